@@ -8,8 +8,9 @@ class RunsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from runs.catalogue import sync_metric_catalogue
+        from runs.catalogue import sync_metric_catalogue, sync_schedules
 
-        # The metric catalogue's rows mirror the code registry; keeping them in
-        # step after every migrate means ids seen by API clients never drift.
+        # The metric catalogue mirrors the code registry, and the sweeper's
+        # schedule is upserted by name: both stay right after every migrate.
         post_migrate.connect(sync_metric_catalogue, sender=self)
+        post_migrate.connect(sync_schedules, sender=self)

@@ -32,3 +32,10 @@ def sync_metric_catalogue(sender=None, using="default", **kwargs) -> int:
         seen.append(entry["id"])
     Metric.objects.using(using).exclude(id__in=seen).update(is_active=False)
     return len(seen)
+
+
+def sync_schedules(sender=None, using="default", **kwargs) -> None:
+    """Register the engine's periodic tasks with django-q2 (upsert on name)."""
+    from runs.engine.sweeper import ensure_schedule
+
+    ensure_schedule()

@@ -599,6 +599,11 @@ class RunItem(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A worker claims pending items by writing its token and a lease expiry in
+    # one conditional UPDATE; a redelivered task skips leased items, and the
+    # items of a worker that died become claimable when the lease runs out.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "index"]
@@ -642,6 +647,21 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_metric.label}={self.value}"
+
+
+class RateLimitState(models.Model):
+    """The pacing state of one model's shared rate limit, when no Redis is configured.
+
+    ``request_tat`` / ``token_tat`` are GCRA "theoretical arrival times" (Unix
+    seconds): the earliest moment the next request, or the next token, may go.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    request_tat = models.FloatField(default=0)
+    token_tat = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ResponseCache(models.Model):

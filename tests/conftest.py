@@ -71,3 +71,42 @@ def key_for():
         return raw
 
     return make
+
+
+# --- a real OpenAI-compatible server on 127.0.0.1 -----------------------------
+
+
+@pytest.fixture(scope="session")
+def _fake_llm_server():
+    from tests.fakellm import FakeLLM
+
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_llm(_fake_llm_server):
+    """The fake LLM, reset for this test; configure with ``set()`` / ``queue_faults()``."""
+    _fake_llm_server.reset()
+    yield _fake_llm_server
+    _fake_llm_server.reset()
+
+
+@pytest.fixture
+def judge_model(db, fake_llm):
+    """A catalogue model pointing at the fake LLM."""
+    from decimal import Decimal
+
+    from runs.models import LanguageModel
+
+    model, _ = LanguageModel.objects.update_or_create(
+        slug="fake-judge",
+        defaults={
+            "base_url": fake_llm.url,
+            "api_key": "sk-test",
+            "input_price_per_mtok": Decimal("1.00"),
+            "output_price_per_mtok": Decimal("2.00"),
+        },
+    )
+    return model

@@ -1,0 +1,62 @@
+# evalhub: `make run` starts a working instance, `make test` runs the suite.
+# Both set everything up on a fresh machine with Python 3.11+.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE ?= evalhub.settings
+
+.PHONY: install run migrate demo test test-fast lint format check bench e2e clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "evalhub needs Python 3.11+"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py createcachetable
+
+demo: migrate
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
+
+# Web server and a django-q2 cluster together; Ctrl-C stops both.
+run: demo
+	@echo ""
+	@echo "  evalhub is starting at  http://127.0.0.1:$(PORT)/"
+	@echo "  log in as  demo / demo   (also: analyst / analyst, viewer / viewer)"
+	@echo "  admin:     http://127.0.0.1:$(PORT)/admin/    API docs: http://127.0.0.1:$(PORT)/api/docs/"
+	@echo ""
+	DEBUG=$${DEBUG:-true} PORT=$(PORT) $(BIN)/honcho -f Procfile start
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the browser and real-process fault tests.
+test-fast: install
+	$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py check
+	DEBUG=$${DEBUG:-true} $(PY) manage.py makemigrations --check --dry-run
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache

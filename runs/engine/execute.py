@@ -1,0 +1,544 @@
+"""Executing one chunk of a run: claim, generate, score, write. Safe to run twice.
+
+1. **Claim** the chunk's pending, unleased items with one conditional UPDATE
+   (a token and a lease expiry). A duplicate delivery claims nothing.
+2. **Generate** answers where the run has a prompt or agent, then **score**
+   every item with every metric; network calls go concurrently (``calls``).
+3. **Write** in one transaction: lock the claimed items still pending, bulk
+   insert their scores (conflicts ignored: the unique constraint is the last
+   guard), update the items, and move the run's counters once per batch.
+4. **Finalize** the run when no pending item is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from runs.engine import calls as calls_mod
+from runs.engine import templating
+from runs.engine.finalize import fail_run, finalize_run
+from runs.models import (
+    Agent,
+    ItemStatus,
+    ResponseCache,
+    Run,
+    RunItem,
+    RunMetric,
+    RunStatus,
+    Score,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_REASON = 4000
+
+
+@dataclass
+class ScoreResult:
+    run_metric_id: int
+    value: float | None = None
+    passed: bool | None = None
+    reason: str = ""
+    error: str = ""
+    trials: list | None = None
+    flipped: bool = False
+    cached: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = Decimal(0)
+
+
+@dataclass
+class ItemResult:
+    item_id: int
+    output: str | None
+    status: str = ItemStatus.DONE
+    error: str = ""
+    latency_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    cached: bool = False
+    attempts: int = 0
+    scores: list[ScoreResult] = field(default_factory=list)
+    passed: bool | None = None
+    score: float | None = None
+    flipped: bool = False
+
+
+@dataclass
+class MetricPlan:
+    run_metric: RunMetric
+    impl: object
+    is_judge: bool
+
+
+def _engine(key):
+    return settings.EVALHUB_ENGINE[key]
+
+
+def claim(run_id: int, chunk: int) -> uuid.UUID | None:
+    token = uuid.uuid4()
+    now = timezone.now()
+    claimed = (
+        RunItem.objects.filter(run_id=run_id, chunk=chunk, status=ItemStatus.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            lease_token=token,
+            lease_until=now + timedelta(seconds=_engine("HEARTBEAT_STALE_AFTER")),
+        )
+    )
+    return token if claimed else None
+
+
+def run_chunk(run_id: int, chunk: int) -> dict:
+    """Process one chunk of a run. Returns a small summary for the task log."""
+    run = Run.objects.filter(pk=run_id).first()
+    if run is None or run.is_finished:
+        return {"run": run_id, "chunk": chunk, "skipped": "finished"}
+    token = claim(run_id, chunk)
+    if token is None:
+        finalize_run(run_id)
+        return {"run": run_id, "chunk": chunk, "claimed": 0}
+    now = timezone.now()
+    Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+    items = list(
+        RunItem.objects.filter(lease_token=token, status=ItemStatus.PENDING)
+        .select_related("record")
+        .order_by("index")
+    )
+    plans = [
+        MetricPlan(rm, _impl(rm), rm.metric.kind == "judge")
+        for rm in RunMetric.objects.filter(run_id=run_id).select_related("metric")
+    ]
+    run = Run.objects.select_related(
+        "judge_model", "prompt_version__model", "agent__model"
+    ).get(pk=run_id)
+    try:
+        results, fatal = evaluate(run, items, plans)
+    finally:
+        close_old_connections()
+    written = write_results(run, token, results)
+    if fatal:
+        fail_run(run_id, fatal)
+    else:
+        finalize_run(run_id)
+    return {"run": run_id, "chunk": chunk, "claimed": len(items), "written": written}
+
+
+def _impl(run_metric: RunMetric):
+    from runs.metrics import get_metric
+
+    return get_metric(run_metric.metric.slug)
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+
+def _sample(item: RunItem, output: str):
+    from runs.metrics import Sample
+
+    record = item.record
+    return Sample(
+        output=output or "",
+        input=record.input,
+        expected_output=record.expected_output,
+        context=record.context,
+        metadata=record.metadata or {},
+    )
+
+
+def evaluate(run: Run, items: list[RunItem], plans: list[MetricPlan]) -> tuple[list, str]:
+    """Answers and scores for ``items``. Returns ``(results, fatal_message)``."""
+    generates = run.prompt_version_id is not None or run.agent_id is not None
+    needs_network = generates or (any(p.is_judge for p in plans) and not run.is_sandbox)
+    results = {
+        item.pk: ItemResult(
+            item_id=item.pk,
+            output=item.output if item.output is not None else item.record.actual_output,
+        )
+        for item in items
+    }
+    fatal = ""
+    if needs_network:
+        fatal = asyncio.run(_evaluate_network(run, items, plans, results, generates))
+    for item in items:
+        result = results[item.pk]
+        if result.status == ItemStatus.ERROR and not result.scores:
+            continue
+        for plan in plans:
+            if plan.is_judge and not run.is_sandbox:
+                continue  # scored over the network above
+            result.scores.append(_score_locally(run, plan, item, result))
+        _decide(result, plans)
+    return list(results.values()), fatal
+
+
+def _score_locally(run: Run, plan: MetricPlan, item: RunItem, result: ItemResult) -> ScoreResult:
+    rm = plan.run_metric
+    if plan.is_judge:  # sandbox: validated, never sent to a provider
+        return ScoreResult(
+            run_metric_id=rm.pk,
+            value=None,
+            passed=True,
+            reason="Sandbox run: no provider was called and nothing was spent.",
+        )
+    try:
+        res = plan.impl.score(_sample(item, result.output), rm.args)
+    except Exception as err:  # a metric bug must cost one item, never the chunk
+        log.exception("metric %s failed on item %s", rm.label, item.pk)
+        return ScoreResult(run_metric_id=rm.pk, error=f"{type(err).__name__}: {err}"[:MAX_REASON])
+    return ScoreResult(
+        run_metric_id=rm.pk, value=res.value, passed=res.passed, reason=(res.reason or "")[:MAX_REASON]
+    )
+
+
+def _decide(result: ItemResult, plans: list[MetricPlan]) -> None:
+    """An item passes when every deciding (non-informational) metric passed."""
+    informational = {p.run_metric.pk for p in plans if p.run_metric.informational}
+    deciding = [s for s in result.scores if s.run_metric_id not in informational]
+    errors = [s.error for s in result.scores if s.error]
+    if errors and result.status != ItemStatus.ERROR:
+        result.status = ItemStatus.ERROR
+        result.error = errors[0]
+    if result.status == ItemStatus.ERROR:
+        result.passed = None
+    elif deciding:
+        result.passed = all(s.passed for s in deciding)
+    values = [s.value for s in deciding if s.value is not None]
+    result.score = statistics.fmean(values) if values else None
+    result.flipped = any(s.flipped for s in result.scores)
+    result.cached = result.cached or any(s.cached for s in result.scores)
+    for s in result.scores:
+        result.prompt_tokens += s.prompt_tokens
+        result.completion_tokens += s.completion_tokens
+        result.cost += s.cost
+
+
+def _generation_call(run: Run, item: RunItem):
+    pv, agent = run.prompt_version, run.agent
+    record_input = item.record.input
+    if pv is not None:
+        user = templating.render(pv.template, record_input)
+        system = pv.system_prompt or (agent.system_prompt if agent else "")
+    else:
+        user = item.record.input_text
+        system = agent.system_prompt if agent else ""
+    if agent is not None and agent.kind == Agent.Kind.HTTP:
+        payload = {"input": record_input, "record_id": str(item.record.uuid)}
+        if pv is not None:
+            payload["prompt"] = user
+        endpoint = calls_mod.HttpAgentEndpoint(
+            url=agent.endpoint_url,
+            headers=agent.headers or {},
+            timeout=agent.timeout_seconds,
+            output_field=agent.output_field or "output",
+        )
+        key = calls_mod.cache_key(f"http:{agent.endpoint_url}", payload, agent.headers)
+        return calls_mod.Call(key=key, model=None, agent=endpoint, payload=payload)
+    model = agent.model if agent is not None and agent.model_id else pv.model
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": user}
+    ]
+    params = {**(agent.params if agent else {}), **(pv.params if pv else {})}
+    key = calls_mod.cache_key(model.slug, messages, params)
+    return calls_mod.Call(key=key, model=model, messages=messages, params=params)
+
+
+def _prefetch_cache(keys: list[str]) -> dict[str, dict]:
+    found = {}
+    for start in range(0, len(keys), 500):
+        for row in ResponseCache.objects.filter(pk__in=keys[start : start + 500]).values(
+            "key", "content", "prompt_tokens", "completion_tokens"
+        ):
+            found[row["key"]] = row
+    return found
+
+
+async def _evaluate_network(run, items, plans, results, generates) -> str:
+    from asgiref.sync import sync_to_async
+
+    from runs.engine.ratelimit import make_limiter
+    from runs.metrics import JudgeResponseError
+    from runs.providers.retry import RetryPolicy
+    from runs.providers.session import make_session
+
+    db = sync_to_async  # thread_sensitive: one thread, one connection, closed by the caller
+    concurrency = _engine("CONCURRENCY")
+    cancel_state = {"cancelled": False, "checked": 0.0}
+
+    def is_cancelled() -> bool:
+        return cancel_state["cancelled"]
+
+    async def watch_cancel():
+        while True:
+            await asyncio.sleep(0.5)
+            status = await db(_status_and_beat)(run.pk)
+            if status not in (RunStatus.PENDING, RunStatus.RUNNING):
+                cancel_state["cancelled"] = True
+                return
+
+    limiter = make_limiter()
+    session = make_session(limit=concurrency, timeout=_engine("REQUEST_TIMEOUT"))
+    watcher = asyncio.create_task(watch_cancel())
+    policy = RetryPolicy(
+        max_attempts=_engine("MAX_ATTEMPTS"),
+        base_delay=_engine("BACKOFF_BASE"),
+        max_delay=_engine("BACKOFF_MAX"),
+    )
+    try:
+        ctx = calls_mod.CallContext(
+            session=session,
+            limiter=limiter,
+            policy=policy,
+            concurrency=concurrency,
+            timeout=_engine("REQUEST_TIMEOUT"),
+            max_body_bytes=_engine("MAX_RESPONSE_BYTES"),
+            cached={},
+            is_cancelled=is_cancelled,
+        )
+        if generates:
+            gen_calls = [_generation_call(run, item) for item in items]
+            ctx.cached = await db(_prefetch_cache)([c.key for c in gen_calls])
+            outcomes = await calls_mod.perform_all(ctx, gen_calls)
+            for item, call, outcome in zip(items, gen_calls, outcomes, strict=True):
+                result = results[item.pk]
+                result.attempts = outcome.attempts
+                if outcome.error:
+                    result.status, result.error = ItemStatus.ERROR, outcome.error
+                    result.output = None
+                else:
+                    result.output = outcome.content
+                    result.latency_ms = outcome.latency_ms
+                    result.cached = outcome.cached
+                result.prompt_tokens += outcome.prompt_tokens
+                result.completion_tokens += outcome.completion_tokens
+                if call.model is not None:
+                    result.cost += call.model.cost_of(
+                        outcome.prompt_tokens, outcome.completion_tokens
+                    )
+        judge_plans = [p for p in plans if p.is_judge] if not run.is_sandbox else []
+        if judge_plans and not ctx.fatal:
+            await _judge(run, items, judge_plans, results, ctx, db, JudgeResponseError)
+        await db(_store_cache)(ctx.new_cache)
+        return ctx.fatal
+    finally:
+        watcher.cancel()
+        await session.close()
+        await limiter.close()
+        await db(connection.close)()
+
+
+async def _judge(run, items, judge_plans, results, ctx, db, JudgeResponseError):
+    model = run.judge_model
+    repetitions = max(1, run.repetitions)
+    planned = []  # (item, plan, trial, call)
+    for item in items:
+        result = results[item.pk]
+        if result.status == ItemStatus.ERROR:
+            continue
+        sample = _sample(item, result.output)
+        for plan in judge_plans:
+            messages = plan.impl.build_messages(
+                sample,
+                plan.run_metric.args,
+                ai_description=run.ai_description or None,
+                examples=run.examples or None,
+            )
+            for trial in range(repetitions):
+                key = calls_mod.cache_key(model.slug, messages, {"temperature": 0}, trial)
+                planned.append(
+                    (
+                        item,
+                        plan,
+                        trial,
+                        calls_mod.Call(
+                            key=key,
+                            model=model,
+                            messages=messages,
+                            params={"temperature": 0},
+                            json_mode=True,
+                        ),
+                    )
+                )
+    ctx.cached.update(await db(_prefetch_cache)([p[3].key for p in planned]))
+    outcomes = await calls_mod.perform_all(ctx, [p[3] for p in planned])
+    grouped: dict[tuple[int, int], list] = {}
+    for (item, plan, _trial, _call), outcome in zip(planned, outcomes, strict=True):
+        grouped.setdefault((item.pk, plan.run_metric.pk), []).append((plan, outcome))
+    for (item_id, rm_id), trials in grouped.items():
+        results[item_id].scores.append(_judge_score(rm_id, trials, model, JudgeResponseError))
+
+
+def _judge_score(rm_id, trials, model, JudgeResponseError) -> ScoreResult:
+    score = ScoreResult(run_metric_id=rm_id)
+    values, verdicts, reasons = [], [], []
+    for plan, outcome in trials:
+        score.prompt_tokens += outcome.prompt_tokens
+        score.completion_tokens += outcome.completion_tokens
+        score.cached = score.cached or outcome.cached
+        if outcome.error:
+            score.error = outcome.error[:MAX_REASON]
+            continue
+        try:
+            parsed = plan.impl.parse(outcome.content, plan.run_metric.args)
+        except JudgeResponseError as err:
+            score.error = f"Judge answer rejected: {err}"[:MAX_REASON]
+            continue
+        values.append(parsed.value)
+        verdicts.append(parsed.passed)
+        reasons.append(parsed.reason)
+    score.cost = model.cost_of(score.prompt_tokens, score.completion_tokens)
+    if score.error:
+        return score
+    numeric = [v for v in values if v is not None]
+    score.value = statistics.fmean(numeric) if numeric else None
+    if len(trials) > 1:
+        score.trials = [{"value": v, "passed": p} for v, p in zip(values, verdicts, strict=True)]
+        score.flipped = len({bool(p) for p in verdicts}) > 1
+        score.passed = sum(bool(p) for p in verdicts) * 2 > len(verdicts)
+    else:
+        score.passed = verdicts[0]
+    score.reason = (reasons[0] or "")[:MAX_REASON]
+    return score
+
+
+def _status_and_beat(run_id: int) -> str:
+    now = timezone.now()
+    Run.objects.filter(pk=run_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING)).update(
+        heartbeat_at=now
+    )
+    return Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
+
+
+def _store_cache(entries: dict[str, dict]) -> None:
+    if not entries:
+        return
+    ResponseCache.objects.bulk_create(
+        [
+            ResponseCache(
+                key=key,
+                model=e["model"],
+                content=e["content"],
+                prompt_tokens=e["prompt_tokens"],
+                completion_tokens=e["completion_tokens"],
+            )
+            for key, e in entries.items()
+        ],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+ITEM_FIELDS = [
+    "status",
+    "output",
+    "error",
+    "passed",
+    "score",
+    "flipped",
+    "cached",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "attempts",
+    "finished_at",
+    "lease_token",
+    "lease_until",
+]
+
+
+def write_results(run: Run, token: uuid.UUID, results: list[ItemResult]) -> int:
+    """Write what this worker computed for items it still holds; returns how many."""
+    if not results:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        held = set(
+            RunItem.objects.select_for_update()
+            .filter(
+                pk__in=[r.item_id for r in results],
+                status=ItemStatus.PENDING,
+                lease_token=token,
+            )
+            .values_list("pk", flat=True)
+        )
+        mine = [r for r in results if r.item_id in held]
+        if not mine:
+            return 0
+        Score.objects.bulk_create(
+            [
+                Score(
+                    item_id=r.item_id,
+                    run_metric_id=s.run_metric_id,
+                    value=s.value,
+                    passed=s.passed,
+                    reason=s.reason,
+                    error=s.error,
+                    trials=s.trials,
+                    flipped=s.flipped,
+                    cached=s.cached,
+                    prompt_tokens=s.prompt_tokens,
+                    completion_tokens=s.completion_tokens,
+                    cost=s.cost,
+                )
+                for r in mine
+                for s in r.scores
+            ],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+        RunItem.objects.bulk_update(
+            [
+                RunItem(
+                    pk=r.item_id,
+                    status=r.status,
+                    output=r.output,
+                    error=r.error[:MAX_REASON],
+                    passed=r.passed,
+                    score=r.score,
+                    flipped=r.flipped,
+                    cached=r.cached,
+                    latency_ms=r.latency_ms,
+                    prompt_tokens=r.prompt_tokens,
+                    completion_tokens=r.completion_tokens,
+                    cost=r.cost,
+                    attempts=max(r.attempts, 1),
+                    finished_at=now,
+                    lease_token=None,
+                    lease_until=None,
+                )
+                for r in mine
+            ],
+            ITEM_FIELDS,
+            batch_size=500,
+        )
+        # One counter update per batch, not per item: a per-item F() update on
+        # the run row serialises every worker on that row.
+        Run.objects.filter(pk=run.pk).update(
+            completed_count=F("completed_count") + len(mine),
+            heartbeat_at=now,
+            updated_at=now,
+        )
+    return len(mine)
+
