@@ -25,6 +25,10 @@ Default answers are deterministic so tests can predict them:
       that line) if present, else ``"answer to: <first 60 chars of the last
       user message>"``. ``/agent`` answers the same way from its ``input``.
 
+``responder(body)`` (chat) and ``agent_responder(body)`` (/agent) replace the
+default answer: a str is the content (the agent's output), a dict the whole
+200 body, a ``Fault`` that fault.
+
 Faults (``queue_faults`` consumes one per request, FIFO, before normal
 answers; ``set(always=...)`` applies one to every request until ``reset``).
 Pass a name or a ``Fault`` for parameters:
@@ -47,6 +51,11 @@ On ``/agent`` the choice-shaped faults (empty_choices, length, refusal) give
 RPM limit: with ``rpm_limit`` set, a request beyond that many accepted in the
 last 60 s gets a 429 with Retry-After (seconds until the oldest leaves the
 window) before any fault or latency; ``rejected_429`` counts those only.
+
+Counters: ``request_count`` (all received), ``rejected_429`` (RPM only),
+``huge_aborted`` (chunked "huge" bodies the client stopped reading),
+``in_flight`` / ``max_in_flight`` (answers being prepared at once: a client's
+concurrency cap shows here); ``stats()`` returns them all.
 
 ``requests`` holds every received body (chat and agent) as a dict, plus
 ``_path`` and ``_headers`` (Authorization and X-* headers, lower-cased).

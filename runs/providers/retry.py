@@ -40,7 +40,8 @@ class RetryPolicy:
         """
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
-        backoff = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+        # The exponent is clamped so a huge attempt number cannot overflow a float.
+        backoff = min(self.base_delay * 2.0 ** min(attempt - 1, 60), self.max_delay)
         if self.jitter:
             backoff *= 1 + random.uniform(-self.jitter, self.jitter)
         return min(max(backoff, 0.0), self.max_delay)

@@ -19,7 +19,9 @@ def classify(status: int, body: bytes, headers=None):
 
 
 def test_openai_error_body_gives_the_message():
-    error = classify(400, b'{"error": {"message": "bad temperature", "type": "invalid_request_error"}}')
+    error = classify(
+        400, b'{"error": {"message": "bad temperature", "type": "invalid_request_error"}}'
+    )
 
     assert error.message == "agent x returned HTTP 400: bad temperature"
 

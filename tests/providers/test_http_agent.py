@@ -52,7 +52,10 @@ def test_dotted_output_field_reaches_nested_answers_and_usage(run, fake):
 
     assert result.content == "42"
     assert (result.prompt_tokens, result.completion_tokens) == (12, 3)
-    assert result.raw == {"usage": {"prompt_tokens": 12, "completion_tokens": 3}, "request_id": "abc"}
+    assert result.raw == {
+        "usage": {"prompt_tokens": 12, "completion_tokens": 3},
+        "request_id": "abc",
+    }
 
 
 def test_output_field_may_index_a_list(run, fake):

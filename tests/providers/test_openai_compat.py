@@ -155,8 +155,7 @@ def test_client_error_message_quotes_the_provider(run, fake, endpoint):
     error = failure(run, endpoint)
 
     assert error.message == (
-        "model judge-1 returned HTTP 404: "
-        "The model does not exist or you do not have access to it."
+        "model judge-1 returned HTTP 404: The model does not exist or you do not have access to it."
     )
 
 
