@@ -284,6 +284,12 @@ def _finish(run: Run, *, block: bool, timeout: float | None) -> Run:
     return run
 
 
+def _check_may_run(actor, obj) -> None:
+    """Seeing an object is not enough to spend on it: viewers may not start runs."""
+    if not can(actor, "run", obj):
+        raise PermissionDenied("Your role may view this but not start runs on it.")
+
+
 def _existing_for_key(actor, idempotency_key: str | None) -> Run | None:
     if not idempotency_key:
         return None
@@ -324,6 +330,7 @@ def run_create_from_dataset(
         return _finish(existing, block=block, timeout=block_timeout)
     if not can(actor, "view", dataset):
         raise NotFound("Dataset not found.", field="dataset_id", code="dataset_not_found")
+    _check_may_run(actor, dataset)
     threshold = _check_threshold(threshold)
     alias = _check_alias(actor, alias)
     selected = list(dataset.selected_metrics.select_related("metric"))
@@ -412,6 +419,7 @@ def run_create(
     dataset = dataset_version.dataset
     if not can(actor, "view", dataset):
         raise NotFound("Dataset not found.", field="dataset_version", code="dataset_not_found")
+    _check_may_run(actor, dataset)
     prompt_version = prompt_version or config_version.prompt_version
     agent = agent or config_version.agent
     for obj, label in ((prompt_version, "prompt version"), (agent, "agent")):
@@ -572,6 +580,7 @@ def run_score_responses(
     config = config_version.config
     if not can(actor, "view", config):
         raise NotFound("Eval not found.", code="eval_not_found")
+    _check_may_run(actor, config)
     if existing_run is not None:
         return _add_responses(actor=actor, run=existing_run, config=config, responses=responses, block=block)
     dataset_version = config.dataset.latest_version() if config.dataset else None

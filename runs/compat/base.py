@@ -10,26 +10,11 @@ from __future__ import annotations
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from evalhub.api.throttling import ApiKeyThrottle
 from evalhub.authentication import ApiKeyAuthentication
 from evalhub.errors import InvalidInput
-
-
-class ApiKeyThrottle(SimpleRateThrottle):
-    """Requests per API key (or per user for sessions), counted in the shared cache."""
-
-    scope = "api_key"
-
-    def get_cache_key(self, request, view):
-        auth = getattr(request, "auth", None)
-        ident = f"key:{auth.pk}" if auth is not None and hasattr(auth, "pk") else None
-        if ident is None and request.user and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        if ident is None:
-            ident = f"ip:{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class CompatView(APIView):

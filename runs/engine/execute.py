@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 import uuid
@@ -21,7 +20,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -127,10 +126,7 @@ def run_chunk(run_id: int, chunk: int) -> dict:
     run = Run.objects.select_related(
         "judge_model", "prompt_version__model", "agent__model"
     ).get(pk=run_id)
-    try:
-        results, fatal = evaluate(run, items, plans)
-    finally:
-        close_old_connections()
+    results, fatal = evaluate(run, items, plans)
     written = write_results(run, token, results)
     if fatal:
         fail_run(run_id, fatal)
@@ -176,7 +172,21 @@ def evaluate(run: Run, items: list[RunItem], plans: list[MetricPlan]) -> tuple[l
     }
     fatal = ""
     if needs_network:
-        fatal = asyncio.run(_evaluate_network(run, items, plans, results, generates))
+        from runs.engine.dbproxy import DatabaseProxy
+
+        proxy = DatabaseProxy()
+        cancel_state = {"cancelled": False}
+
+        def tick():
+            status = _status_and_beat(run.pk)
+            if status not in (RunStatus.PENDING, RunStatus.RUNNING):
+                cancel_state["cancelled"] = True
+
+        fatal = proxy.run(
+            lambda: _evaluate_network(run, items, plans, results, generates, proxy, cancel_state),
+            tick=tick,
+            interval=0.5,
+        )
     for item in items:
         result = results[item.pk]
         if result.status == ItemStatus.ERROR and not result.scores:
@@ -270,32 +280,20 @@ def _prefetch_cache(keys: list[str]) -> dict[str, dict]:
     return found
 
 
-async def _evaluate_network(run, items, plans, results, generates) -> str:
-    from asgiref.sync import sync_to_async
-
+async def _evaluate_network(run, items, plans, results, generates, proxy, cancel_state) -> str:
     from runs.engine.ratelimit import make_limiter
     from runs.metrics import JudgeResponseError
     from runs.providers.retry import RetryPolicy
     from runs.providers.session import make_session
 
-    db = sync_to_async  # thread_sensitive: one thread, one connection, closed by the caller
+    db = proxy.call
     concurrency = _engine("CONCURRENCY")
-    cancel_state = {"cancelled": False, "checked": 0.0}
 
     def is_cancelled() -> bool:
         return cancel_state["cancelled"]
 
-    async def watch_cancel():
-        while True:
-            await asyncio.sleep(0.5)
-            status = await db(_status_and_beat)(run.pk)
-            if status not in (RunStatus.PENDING, RunStatus.RUNNING):
-                cancel_state["cancelled"] = True
-                return
-
-    limiter = make_limiter()
+    limiter = make_limiter(proxy)
     session = make_session(limit=concurrency, timeout=_engine("REQUEST_TIMEOUT"))
-    watcher = asyncio.create_task(watch_cancel())
     policy = RetryPolicy(
         max_attempts=_engine("MAX_ATTEMPTS"),
         base_delay=_engine("BACKOFF_BASE"),
@@ -314,7 +312,7 @@ async def _evaluate_network(run, items, plans, results, generates) -> str:
         )
         if generates:
             gen_calls = [_generation_call(run, item) for item in items]
-            ctx.cached = await db(_prefetch_cache)([c.key for c in gen_calls])
+            ctx.cached = await db(_prefetch_cache, [c.key for c in gen_calls])
             outcomes = await calls_mod.perform_all(ctx, gen_calls)
             for item, call, outcome in zip(items, gen_calls, outcomes, strict=True):
                 result = results[item.pk]
@@ -335,13 +333,11 @@ async def _evaluate_network(run, items, plans, results, generates) -> str:
         judge_plans = [p for p in plans if p.is_judge] if not run.is_sandbox else []
         if judge_plans and not ctx.fatal:
             await _judge(run, items, judge_plans, results, ctx, db, JudgeResponseError)
-        await db(_store_cache)(ctx.new_cache)
+        await db(_store_cache, ctx.new_cache)
         return ctx.fatal
     finally:
-        watcher.cancel()
         await session.close()
         await limiter.close()
-        await db(connection.close)()
 
 
 async def _judge(run, items, judge_plans, results, ctx, db, JudgeResponseError):
@@ -376,7 +372,7 @@ async def _judge(run, items, judge_plans, results, ctx, db, JudgeResponseError):
                         ),
                     )
                 )
-    ctx.cached.update(await db(_prefetch_cache)([p[3].key for p in planned]))
+    ctx.cached.update(await db(_prefetch_cache, [p[3].key for p in planned]))
     outcomes = await calls_mod.perform_all(ctx, [p[3] for p in planned])
     grouped: dict[tuple[int, int], list] = {}
     for (item, plan, _trial, _call), outcome in zip(planned, outcomes, strict=True):

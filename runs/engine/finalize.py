@@ -20,30 +20,31 @@ def aggregates(run: Run) -> dict:
         for row in Score.objects.filter(run_metric__run=run)
         .values("run_metric")
         .annotate(
-            mean=Avg("value"),
-            passed=Count("pk", filter=Q(passed=True)),
-            failed=Count("pk", filter=Q(passed=False)),
-            errors=Count("pk", filter=~Q(error="")),
+            n_mean=Avg("value"),
+            n_passed=Count("pk", filter=Q(passed=True)),
+            n_failed=Count("pk", filter=Q(passed=False)),
+            n_errors=Count("pk", filter=~Q(error="")),
         )
     }
     items = RunItem.objects.filter(run=run).aggregate(
-        passed=Count("pk", filter=Q(status=ItemStatus.DONE, passed=True)),
-        failed=Count("pk", filter=Q(status=ItemStatus.DONE, passed=False)),
-        errors=Count("pk", filter=Q(status=ItemStatus.ERROR)),
-        cached=Count("pk", filter=Q(cached=True)),
-        done=Count("pk", filter=Q(status__in=[ItemStatus.DONE, ItemStatus.ERROR])),
-        prompt_tokens=Sum("prompt_tokens"),
-        completion_tokens=Sum("completion_tokens"),
-        cost=Sum("cost"),
+        n_passed=Count("pk", filter=Q(status=ItemStatus.DONE, passed=True)),
+        n_failed=Count("pk", filter=Q(status=ItemStatus.DONE, passed=False)),
+        n_errors=Count("pk", filter=Q(status=ItemStatus.ERROR)),
+        n_cached=Count("pk", filter=Q(cached=True)),
+        n_done=Count("pk", filter=Q(status__in=[ItemStatus.DONE, ItemStatus.ERROR])),
+        n_prompt_tokens=Sum("prompt_tokens"),
+        n_completion_tokens=Sum("completion_tokens"),
+        n_cost=Sum("cost"),
     )
+    items = {k.removeprefix("n_"): v for k, v in items.items()}
     metrics = list(RunMetric.objects.filter(run=run).order_by("position"))
     aggregate_results, means = {}, []
     for rm in metrics:
         row = per_metric.get(rm.pk, {})
-        rm.mean_value = row.get("mean")
-        rm.passed_count = row.get("passed", 0)
-        rm.failed_count = row.get("failed", 0)
-        rm.error_count = row.get("errors", 0)
+        rm.mean_value = row.get("n_mean")
+        rm.passed_count = row.get("n_passed", 0)
+        rm.failed_count = row.get("n_failed", 0)
+        rm.error_count = row.get("n_errors", 0)
         if rm.mean_value is not None:
             aggregate_results[rm.label] = round(rm.mean_value * 100, 2)
             if not rm.informational:

@@ -88,12 +88,21 @@ class RedisLimiter:
 
 
 class DatabaseLimiter:
-    """The embedded fallback: same algorithm, one locked row per model."""
+    """The embedded fallback: same algorithm, one locked row per model.
+
+    ``proxy`` (a :class:`runs.engine.dbproxy.DatabaseProxy`) runs the update
+    on the chunk task's thread; without one it runs inline.
+    """
+
+    def __init__(self, proxy=None):
+        self._proxy = proxy
 
     async def reserve(self, limit: Limit, tokens: int) -> float:
-        from asgiref.sync import sync_to_async
+        if self._proxy is None:
+            from asgiref.sync import sync_to_async
 
-        return await sync_to_async(self._reserve, thread_sensitive=True)(limit, tokens)
+            return await sync_to_async(self._reserve)(limit, tokens)
+        return await self._proxy.call(self._reserve, limit, tokens)
 
     @staticmethod
     def _reserve(limit: Limit, tokens: int) -> float:
@@ -120,9 +129,9 @@ class DatabaseLimiter:
         return None
 
 
-def make_limiter():
+def make_limiter(proxy=None):
     url = settings.REDIS_URL
-    return RedisLimiter(url) if url else DatabaseLimiter()
+    return RedisLimiter(url) if url else DatabaseLimiter(proxy)
 
 
 async def acquire(limiter, limit: Limit, tokens: int = 0) -> float:

@@ -30,7 +30,7 @@ def qa_dataset(member, org):
     """An org dataset with json_equal (id 1) and exact_match (id 2) selected, as in seed 004's example."""
     records = [
         {"input": {"q": "user"}, "expected_output": '{"id": 1, "tags": ["a", "b"]}', "actual_output": '{"id": 1, "tags": ["b", "a"], "x": 0}'},
-        {"input": {"q": "ping"}, "expected_output": "pong", "actual_output": "pong"},
+        {"input": {"q": "ping"}, "expected_output": '"pong"', "actual_output": '"pong"'},
     ]
     return make_dataset(
         owner=member, organization=org, records=records, metrics=[("json_equal", {}), ("exact_match", {})]

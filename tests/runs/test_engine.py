@@ -330,7 +330,7 @@ def test_a_truncated_judge_answer_is_an_item_error_with_a_clear_reason(
     assert run.status == "completed"
     assert run.error_count == 1
     errored = RunItem.objects.get(run=run, status=ItemStatus.ERROR)
-    assert "length" in errored.error.lower() or "truncat" in errored.error.lower()
+    assert "cut off at the token limit" in errored.error
 
 
 def test_an_exhausted_quota_fails_the_run_fast_with_the_providers_message(
