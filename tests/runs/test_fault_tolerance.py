@@ -82,11 +82,17 @@ def start_cluster(env) -> subprocess.Popen:
 
 
 def kill(process: subprocess.Popen, sig=signal.SIGKILL) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=30)
+    """Signal the cluster's whole process group; a graceful stop gets 10 s, then SIGKILL."""
+    for signal_, grace in ((sig, 10), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(process.pid, signal_)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def wait_until(predicate, *, timeout: float, what: str, tick=None):
