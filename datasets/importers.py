@@ -257,10 +257,13 @@ def iter_json_array(fileobj, mapping=None) -> Iterator[ParsedRecord]:
             try:
                 value, end = decoder.raw_decode(buffer, pos)
                 break
-            except ValueError as err:
+            except json.JSONDecodeError as err:
+                # Possibly just incomplete: read more, up to one element's size cap.
                 if eof or len(buffer) - pos > MAX_LINE_BYTES:
                     raise _error(line, f"not valid JSON ({err.msg})", "invalid_json") from None
                 fill()
+            except ValueError as err:  # NaN / Infinity, refused by parse_constant
+                raise _error(line + buffer.count("\n", pos, pos + 200), str(err), "invalid_json") from None
         element_line = line
         line += buffer.count("\n", pos, end)
         pos = end
