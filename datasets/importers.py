@@ -263,7 +263,7 @@ def iter_json_array(fileobj, mapping=None) -> Iterator[ParsedRecord]:
                     raise _error(line, f"not valid JSON ({err.msg})", "invalid_json") from None
                 fill()
             except ValueError as err:  # NaN / Infinity, refused by parse_constant
-                raise _error(line + buffer.count("\n", pos, pos + 200), str(err), "invalid_json") from None
+                raise _error(line, str(err), "invalid_json") from None
         element_line = line
         line += buffer.count("\n", pos, end)
         pos = end
