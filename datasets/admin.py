@@ -34,7 +34,15 @@ class ReadOnlyMixin:
 
 @admin.register(Dataset)
 class DatasetAdmin(SharingAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "kind", "visibility", "owner", "organization", "workspace", "created_at"]
+    list_display = [
+        "name",
+        "kind",
+        "visibility",
+        "owner",
+        "organization",
+        "workspace",
+        "created_at",
+    ]
     list_filter = ["kind", "organization"]
     search_fields = ["name", "uuid", "description", "owner__username"]
     list_select_related = ["owner", "organization", "workspace"]
@@ -45,7 +53,20 @@ class DatasetAdmin(SharingAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return [
-            (None, {"fields": ["name", "uuid", "description", "kind", "filter", "column_mapping", "baseline_run"]}),
+            (
+                None,
+                {
+                    "fields": [
+                        "name",
+                        "uuid",
+                        "description",
+                        "kind",
+                        "filter",
+                        "column_mapping",
+                        "baseline_run",
+                    ]
+                },
+            ),
             self.sharing_fieldset,
             ("Dates", {"fields": ["created_at", "updated_at"]}),
         ]

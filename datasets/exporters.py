@@ -75,4 +75,6 @@ def iter_export(version, format: str) -> Iterator[bytes]:
         return json_array(record_dicts(version))
     from evalhub.errors import InvalidInput
 
-    raise InvalidInput(f"Unknown format {format!r}: use csv, json or jsonl.", field="format", code="unknown_format")
+    raise InvalidInput(
+        f"Unknown format {format!r}: use csv, json or jsonl.", field="format", code="unknown_format"
+    )

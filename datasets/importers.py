@@ -10,6 +10,7 @@ nesting, ragged CSV rows.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -25,7 +26,15 @@ READ_CHUNK = 1 << 16
 ROLES = ("input", "expected_output", "actual_output", "context", "metadata")
 ALIASES = {
     "input": ("input", "question", "prompt", "query", "inputs"),
-    "expected_output": ("expected_output", "expected", "answer", "ideal", "reference", "target", "ground_truth"),
+    "expected_output": (
+        "expected_output",
+        "expected",
+        "answer",
+        "ideal",
+        "reference",
+        "target",
+        "ground_truth",
+    ),
     "actual_output": ("actual_output", "output", "response", "completion", "actual", "prediction"),
     "context": ("context", "contexts", "documents", "retrieved_context"),
     "metadata": ("metadata", "meta", "tags"),
@@ -64,7 +73,9 @@ def _depth(value, line: int, level: int = 0) -> None:
 def _check_text(value, line: int) -> None:
     if isinstance(value, str):
         if "\x00" in value:
-            raise _error(line, "contains a NUL character, which the database cannot store", "nul_character")
+            raise _error(
+                line, "contains a NUL character, which the database cannot store", "nul_character"
+            )
     elif isinstance(value, dict):
         for k, v in value.items():
             _check_text(k, line)
@@ -121,17 +132,17 @@ def record_from(row: dict, line: int, roles: dict[str, str | None]) -> ParsedRec
         raise _error(line, "the input is missing or empty", "missing_input")
     metadata = row.get(roles["metadata"]) if roles["metadata"] else None
     if isinstance(metadata, str) and metadata.strip().startswith("{"):
-        try:
+        with contextlib.suppress(ValueError):
             metadata = json.loads(metadata)
-        except ValueError:
-            pass
     if metadata is not None and not isinstance(metadata, dict):
         metadata = {"value": metadata}
     metadata = {**(metadata or {}), **rest} if rest else (metadata or {})
     record = ParsedRecord(
         line=line,
         input=value,
-        expected_output=_as_text(row.get(roles["expected_output"])) if roles["expected_output"] else None,
+        expected_output=_as_text(row.get(roles["expected_output"]))
+        if roles["expected_output"]
+        else None,
         actual_output=_as_text(row.get(roles["actual_output"])) if roles["actual_output"] else None,
         context=row.get(roles["context"]) if roles["context"] else None,
         metadata=metadata,
@@ -165,7 +176,9 @@ def _lines(fileobj) -> Iterator[tuple[int, str]]:
     for raw in iter(lambda: fileobj.readline(MAX_LINE_BYTES + 1), b""):
         number += 1
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            raise _error(number, f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB", "line_too_long")
+            raise _error(
+                number, f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB", "line_too_long"
+            )
         try:
             text = decoder.decode(raw)
         except UnicodeDecodeError as err:
@@ -215,7 +228,9 @@ def iter_json_array(fileobj, mapping=None) -> Iterator[ParsedRecord]:
             decoded = text_decoder.decode(chunk)
         except UnicodeDecodeError as err:
             bad_line = line + buffer[pos:].count("\n")
-            raise _error(bad_line, f"invalid UTF-8 at byte {bytes_read + err.start}", "invalid_utf8") from None
+            raise _error(
+                bad_line, f"invalid UTF-8 at byte {bytes_read + err.start}", "invalid_utf8"
+            ) from None
         bytes_read += len(chunk)
         buffer = buffer[pos:] + decoded
         pos = 0
@@ -285,7 +300,11 @@ def iter_csv(fileobj, mapping=None) -> Iterator[ParsedRecord]:
         for number, text in lines:
             current["line"] = number
             if "\x00" in text:
-                raise _error(number, "contains a NUL character, which the database cannot store", "nul_character")
+                raise _error(
+                    number,
+                    "contains a NUL character, which the database cannot store",
+                    "nul_character",
+                )
             yield text
 
     reader = csv.reader(text_lines())
@@ -315,7 +334,9 @@ def iter_csv(fileobj, mapping=None) -> Iterator[ParsedRecord]:
 FORMATS = {"csv": iter_csv, "json": iter_json_array, "jsonl": iter_jsonl}
 
 
-def iter_records(fileobj, *, format: str | None = None, mapping: dict | None = None, filename: str = ""):
+def iter_records(
+    fileobj, *, format: str | None = None, mapping: dict | None = None, filename: str = ""
+):
     """Records of a binary file object; raises InvalidInput naming the line of the first problem."""
     if format is None:
         head = fileobj.read(512)
@@ -323,7 +344,9 @@ def iter_records(fileobj, *, format: str | None = None, mapping: dict | None = N
         format = guess_format(filename, head)
     if format not in FORMATS:
         raise InvalidInput(
-            f"Unknown format {format!r}: use csv, json or jsonl.", field="format", code="unknown_format"
+            f"Unknown format {format!r}: use csv, json or jsonl.",
+            field="format",
+            code="unknown_format",
         )
     if isinstance(fileobj, io.TextIOBase):
         raise TypeError("iter_records needs a binary file object")

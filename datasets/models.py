@@ -241,5 +241,7 @@ class LoggedRequest(Shareable):
 
         self.tags_text = "," + ",".join(str(t) for t in self.tags) + "," if self.tags else ""
         self.prompt_text = (
-            self.prompt if isinstance(self.prompt, str) else json.dumps(self.prompt, ensure_ascii=False)
+            self.prompt
+            if isinstance(self.prompt, str)
+            else json.dumps(self.prompt, ensure_ascii=False)
         )

@@ -27,7 +27,9 @@ def _check_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("A dataset needs a name.", field="name", code="required")
     if len(name.strip()) > 255:
-        raise InvalidInput("Dataset names are at most 255 characters.", field="name", code="too_long")
+        raise InvalidInput(
+            "Dataset names are at most 255 characters.", field="name", code="too_long"
+        )
     return name.strip()
 
 
@@ -36,7 +38,9 @@ def _parse_time(value, field) -> str:
         return value.isoformat()
     parsed = parse_datetime(value) if isinstance(value, str) else None
     if parsed is None:
-        raise InvalidInput(f"{field} must be an ISO 8601 date-time.", field=field, code="invalid_datetime")
+        raise InvalidInput(
+            f"{field} must be an ISO 8601 date-time.", field=field, code="invalid_datetime"
+        )
     return parsed.isoformat()
 
 
@@ -49,7 +53,8 @@ def validate_filter(spec) -> dict:
     if unknown:
         key = sorted(unknown)[0]
         raise InvalidInput(
-            f"Unknown filter key {key!r} (known: {', '.join(sorted(FILTER_KEYS))}).", field=f"filter.{key}"
+            f"Unknown filter key {key!r} (known: {', '.join(sorted(FILTER_KEYS))}).",
+            field=f"filter.{key}",
         )
     clean = {}
     if spec.get("model") is not None:
@@ -74,7 +79,9 @@ def validate_filter(spec) -> dict:
     if spec.get("limit") is not None:
         limit = spec["limit"]
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1_000_000:
-            raise InvalidInput("filter.limit must be a whole number from 1 to 1,000,000.", field="filter.limit")
+            raise InvalidInput(
+                "filter.limit must be a whole number from 1 to 1,000,000.", field="filter.limit"
+            )
         clean["limit"] = limit
     return clean
 
@@ -86,29 +93,46 @@ def _metric_rows(selected_metrics) -> list[tuple]:
     if selected_metrics is None:
         return []
     if not isinstance(selected_metrics, list):
-        raise InvalidInput("selected_metrics must be a list.", field="selected_metrics", code="invalid_type")
+        raise InvalidInput(
+            "selected_metrics must be a list.", field="selected_metrics", code="invalid_type"
+        )
     rows, seen = [], set()
     for i, entry in enumerate(selected_metrics):
         if not isinstance(entry, dict) or "metric" not in entry:
             raise InvalidInput(
-                'Each selected metric is {"metric": <slug or id>, "args": {...}}.', field=f"selected_metrics[{i}]"
+                'Each selected metric is {"metric": <slug or id>, "args": {...}}.',
+                field=f"selected_metrics[{i}]",
             )
         try:
             impl = get_metric(entry["metric"])
             args = impl.validate_args(entry.get("args") or {})
         except InvalidInput as err:
-            where = f"selected_metrics[{i}].args.{err.field}" if err.code != "unknown_metric" else f"selected_metrics[{i}].metric"
+            where = (
+                f"selected_metrics[{i}].args.{err.field}"
+                if err.code != "unknown_metric"
+                else f"selected_metrics[{i}].metric"
+            )
             raise InvalidInput(err.message, field=where, code=err.code) from None
         if impl.id in seen:
-            raise InvalidInput(f"{impl.slug} is selected twice.", field=f"selected_metrics[{i}]", code="duplicate")
+            raise InvalidInput(
+                f"{impl.slug} is selected twice.", field=f"selected_metrics[{i}]", code="duplicate"
+            )
         seen.add(impl.id)
         rows.append((Metric.objects.get(pk=impl.id), args))
     return rows
 
 
 def dataset_create(
-    *, actor, name, organization=None, workspace=None, kind="static", filter=None, description="",
-    selected_metrics=None, source="",
+    *,
+    actor,
+    name,
+    organization=None,
+    workspace=None,
+    kind="static",
+    filter=None,
+    description="",
+    selected_metrics=None,
+    source="",
 ) -> Dataset:
     """A new, empty dataset; records arrive by import (static) or refresh (dynamic)."""
     name = _check_name(name)
@@ -128,11 +152,17 @@ def dataset_create(
     rows = _metric_rows(selected_metrics)
     with transaction.atomic():
         dataset = Dataset.objects.create(
-            name=name, description=description or "", kind=kind, filter=spec,
-            owner=actor, organization=organization, workspace=workspace,
+            name=name,
+            description=description or "",
+            kind=kind,
+            filter=spec,
+            owner=actor,
+            organization=organization,
+            workspace=workspace,
         )
         DatasetMetric.objects.bulk_create(
-            DatasetMetric(dataset=dataset, metric=m, args=a, position=i) for i, (m, a) in enumerate(rows)
+            DatasetMetric(dataset=dataset, metric=m, args=a, position=i)
+            for i, (m, a) in enumerate(rows)
         )
         audit.record("dataset.create", actor=actor, target=dataset, source=source, kind=kind)
     return dataset
@@ -145,9 +175,16 @@ def dataset_set_metrics(*, actor, dataset: Dataset, selected_metrics, source="")
     with transaction.atomic():
         dataset.selected_metrics.all().delete()
         DatasetMetric.objects.bulk_create(
-            DatasetMetric(dataset=dataset, metric=m, args=a, position=i) for i, (m, a) in enumerate(rows)
+            DatasetMetric(dataset=dataset, metric=m, args=a, position=i)
+            for i, (m, a) in enumerate(rows)
         )
-        audit.record("dataset.metrics", actor=actor, target=dataset, source=source, metrics=[m.slug for m, _ in rows])
+        audit.record(
+            "dataset.metrics",
+            actor=actor,
+            target=dataset,
+            source=source,
+            metrics=[m.slug for m, _ in rows],
+        )
     return dataset
 
 
@@ -193,7 +230,15 @@ def _write_records(version: DatasetVersion, parsed) -> tuple[int, list[str]]:
 
 
 def dataset_import(
-    *, actor, dataset: Dataset, fileobj, filename="", format=None, mapping=None, note="", source="upload",
+    *,
+    actor,
+    dataset: Dataset,
+    fileobj,
+    filename="",
+    format=None,
+    mapping=None,
+    note="",
+    source="upload",
 ) -> DatasetVersion:
     """Stream a CSV / JSON / JSONL file into a new version of ``dataset``. All or nothing."""
     _check_change(actor, dataset)
@@ -211,33 +256,59 @@ def dataset_import(
             raise InvalidInput("The file holds no records.", field="file", code="empty")
         version.record_count, version.columns = count, columns
         version.save(update_fields=["record_count", "columns"])
-        audit.record("dataset.import", actor=actor, target=dataset, source=source, version=version.number, records=count)
+        audit.record(
+            "dataset.import",
+            actor=actor,
+            target=dataset,
+            source=source,
+            version=version.number,
+            records=count,
+        )
     return version
 
 
-def dataset_add_records(*, actor, dataset: Dataset, records: list, note="", source="api") -> DatasetVersion:
+def dataset_add_records(
+    *, actor, dataset: Dataset, records: list, note="", source="api"
+) -> DatasetVersion:
     """A new version made of exactly ``records`` (dicts with input, expected_output, …)."""
-    from datasets.importers import resolve_mapping, record_from
+    from datasets.importers import record_from, resolve_mapping
 
     _check_change(actor, dataset)
     if dataset.is_dynamic:
-        raise InvalidInput("A dynamic dataset's versions come from refreshing it.", field="records", code="dynamic_dataset")
+        raise InvalidInput(
+            "A dynamic dataset's versions come from refreshing it.",
+            field="records",
+            code="dynamic_dataset",
+        )
     if not isinstance(records, list) or not records:
         raise InvalidInput("records must be a non-empty list.", field="records", code="required")
     parsed = []
     for i, row in enumerate(records):
         if not isinstance(row, dict):
-            raise InvalidInput("Each record must be an object.", field=f"records[{i}]", code="not_an_object")
+            raise InvalidInput(
+                "Each record must be an object.", field=f"records[{i}]", code="not_an_object"
+            )
         try:
             parsed.append(record_from(row, i, resolve_mapping(list(row), None)))
         except InvalidInput as err:
-            raise InvalidInput(err.message.replace(f"Line {i}:", f"records[{i}]:"), field=f"records[{i}]", code=err.code) from None
+            raise InvalidInput(
+                err.message.replace(f"Line {i}:", f"records[{i}]:"),
+                field=f"records[{i}]",
+                code=err.code,
+            ) from None
     with transaction.atomic():
         version = _new_version(actor, dataset, source=source, note=note)
         count, columns = _write_records(version, parsed)
         version.record_count, version.columns = count, columns
         version.save(update_fields=["record_count", "columns"])
-        audit.record("dataset.records", actor=actor, target=dataset, source=source, version=version.number, records=count)
+        audit.record(
+            "dataset.records",
+            actor=actor,
+            target=dataset,
+            source=source,
+            version=version.number,
+            records=count,
+        )
     return version
 
 
@@ -251,7 +322,9 @@ def dataset_refresh(*, actor, dataset: Dataset, source="") -> DatasetVersion:
     if not can(actor, "view", dataset):
         raise NotFound("Dataset not found.", code="dataset_not_found")
     if not dataset.is_dynamic:
-        raise PermissionDenied("Dataset refresh is only allowed for dynamic datasets.", code="refresh_not_allowed")
+        raise PermissionDenied(
+            "Dataset refresh is only allowed for dynamic datasets.", code="refresh_not_allowed"
+        )
     _check_change(actor, dataset)
     spec = dataset.filter or {}
     requests = LoggedRequest.objects.visible_to(actor).matching(spec)
@@ -265,7 +338,12 @@ def dataset_refresh(*, actor, dataset: Dataset, source="") -> DatasetVersion:
             line=i,
             input=r.prompt,
             actual_output=r.response or None,
-            metadata={**(r.metadata or {}), "model": r.model, "tags": r.tags, "logged_request": str(r.uuid)},
+            metadata={
+                **(r.metadata or {}),
+                "model": r.model,
+                "tags": r.tags,
+                "logged_request": str(r.uuid),
+            },
         )
         for i, r in enumerate(requests.iterator(chunk_size=2000))
     )
@@ -274,15 +352,27 @@ def dataset_refresh(*, actor, dataset: Dataset, source="") -> DatasetVersion:
         count, columns = _write_records(version, parsed)
         if count == 0:
             raise InvalidInput(
-                "No requests found for the given criteria", field="filter", code="no_requests", status=401
+                "No requests found for the given criteria",
+                field="filter",
+                code="no_requests",
+                status=401,
             )
         version.record_count, version.columns = count, columns
         version.save(update_fields=["record_count", "columns"])
-        audit.record("dataset.refresh", actor=actor, target=dataset, source=source, version=version.number, records=count)
+        audit.record(
+            "dataset.refresh",
+            actor=actor,
+            target=dataset,
+            source=source,
+            version=version.number,
+            records=count,
+        )
     return version
 
 
-def logged_requests_ingest(*, actor, items, organization=None, workspace=None, source="api") -> list[LoggedRequest]:
+def logged_requests_ingest(
+    *, actor, items, organization=None, workspace=None, source="api"
+) -> list[LoggedRequest]:
     """Store logged LLM requests (the raw material of dynamic datasets), validated item by item."""
     if organization is not None and not can(actor, "create", organization=organization):
         raise PermissionDenied(f"You may not log requests in {organization}.")
@@ -297,7 +387,9 @@ def logged_requests_ingest(*, actor, items, organization=None, workspace=None, s
             raise InvalidInput("prompt is required.", field=f"{where}.prompt", code="required")
         tags = item.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) and "," not in t for t in tags):
-            raise InvalidInput("tags must be a list of strings without commas.", field=f"{where}.tags")
+            raise InvalidInput(
+                "tags must be a list of strings without commas.", field=f"{where}.tags"
+            )
         metadata = item.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidInput("metadata must be an object.", field=f"{where}.metadata")
@@ -306,22 +398,40 @@ def logged_requests_ingest(*, actor, items, organization=None, workspace=None, s
             raise InvalidInput("response must be a string.", field=f"{where}.response")
         model = item.get("model") or ""
         if not isinstance(model, str) or len(model) > 200:
-            raise InvalidInput("model must be a string of at most 200 characters.", field=f"{where}.model")
+            raise InvalidInput(
+                "model must be a string of at most 200 characters.", field=f"{where}.model"
+            )
         row = LoggedRequest(
-            owner=actor, organization=organization, workspace=workspace, model=model,
-            prompt=item["prompt"], response=response, tags=tags, metadata=metadata,
+            owner=actor,
+            organization=organization,
+            workspace=workspace,
+            model=model,
+            prompt=item["prompt"],
+            response=response,
+            tags=tags,
+            metadata=metadata,
         )
         if item.get("requested_at"):
-            row.requested_at = parse_datetime(_parse_time(item["requested_at"], f"{where}.requested_at"))
+            row.requested_at = parse_datetime(
+                _parse_time(item["requested_at"], f"{where}.requested_at")
+            )
         for key in ("latency_ms", "prompt_tokens", "completion_tokens"):
             value = item.get(key)
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise InvalidInput(f"{key} must be a non-negative number.", field=f"{where}.{key}")
+                    raise InvalidInput(
+                        f"{key} must be a non-negative number.", field=f"{where}.{key}"
+                    )
                 setattr(row, key, value)
         row.fill_derived()
         rows.append(row)
     with transaction.atomic():
         created = LoggedRequest.objects.bulk_create(rows, batch_size=BATCH)
-        audit.record("logged_requests.ingest", actor=actor, organization=organization, source=source, count=len(rows))
+        audit.record(
+            "logged_requests.ingest",
+            actor=actor,
+            organization=organization,
+            source=source,
+            count=len(rows),
+        )
     return created

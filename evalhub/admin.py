@@ -43,10 +43,26 @@ class WorkspaceInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "uuid", "member_count", "monthly_budget_usd", "spend_this_month", "budget_left"]
+    list_display = [
+        "name",
+        "slug",
+        "uuid",
+        "member_count",
+        "monthly_budget_usd",
+        "spend_this_month",
+        "budget_left",
+    ]
     search_fields = ["name", "slug", "uuid"]
     readonly_fields = ["uuid", "created_at", "spend_this_month", "budget_left"]
-    fields = ["name", "slug", "uuid", "monthly_budget_usd", "spend_this_month", "budget_left", "created_at"]
+    fields = [
+        "name",
+        "slug",
+        "uuid",
+        "monthly_budget_usd",
+        "spend_this_month",
+        "budget_left",
+        "created_at",
+    ]
     inlines = [MembershipInline, WorkspaceInline]
 
     def get_queryset(self, request):
@@ -80,7 +96,11 @@ class OrganizationAdmin(admin.ModelAdmin):
             if not data.get("user"):
                 continue
             self._apply(
-                request, membership_set, organization=organization, user=data["user"], role=data["role"]
+                request,
+                membership_set,
+                organization=organization,
+                user=data["user"],
+                role=data["role"],
             )
 
     @staticmethod
@@ -101,7 +121,13 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            membership_set(actor=request.user, organization=obj.organization, user=obj.user, role=obj.role, source="admin")
+            membership_set(
+                actor=request.user,
+                organization=obj.organization,
+                user=obj.user,
+                role=obj.role,
+                source="admin",
+            )
         except InvalidInput as err:
             messages.error(request, f"Not saved: {err.message}")
 
@@ -132,12 +158,28 @@ class ApiKeyAddForm(forms.ModelForm):
 class ApiKeyAdmin(admin.ModelAdmin):
     """Creating a key shows the raw key once, on the page the add form redirects to."""
 
-    list_display = ["name", "display_prefix", "user", "organization", "created_at", "last_used_at", "state"]
+    list_display = [
+        "name",
+        "display_prefix",
+        "user",
+        "organization",
+        "created_at",
+        "last_used_at",
+        "state",
+    ]
     list_filter = ["organization", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "user__username", "user__email"]
     list_select_related = ["user", "organization"]
     autocomplete_fields = ["user", "organization"]
-    readonly_fields = ["display_prefix", "user", "organization", "created_at", "last_used_at", "revoked_at", "state"]
+    readonly_fields = [
+        "display_prefix",
+        "user",
+        "organization",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "state",
+    ]
     actions = ["revoke_keys"]
     show_full_result_count = False
     SESSION_KEY = "evalhub_new_api_key"
@@ -150,7 +192,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["name", "user", "organization", "expires_at"]
-        return ["name", "display_prefix", "user", "organization", "expires_at", "created_at", "last_used_at", "revoked_at", "state"]
+        return [
+            "name",
+            "display_prefix",
+            "user",
+            "organization",
+            "expires_at",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "state",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields

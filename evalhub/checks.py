@@ -29,7 +29,9 @@ def check_broker(app_configs, **kwargs):
         )
     if settings.Q_BROKER == "redis" and not settings.REDIS_URL:
         errors.append(
-            Error("Q_BROKER=redis needs REDIS_URL.", hint="Set REDIS_URL=redis://…", id="evalhub.E003")
+            Error(
+                "Q_BROKER=redis needs REDIS_URL.", hint="Set REDIS_URL=redis://…", id="evalhub.E003"
+            )
         )
     q = settings.Q_CLUSTER
     if q.get("retry", 0) <= q.get("timeout", 0):
@@ -40,9 +42,7 @@ def check_broker(app_configs, **kwargs):
             )
         )
     if q.get("sync") and not settings.DEBUG and "settings_test" not in settings.SETTINGS_MODULE:
-        errors.append(
-            Error("django-q2 sync mode is for tests only.", id="evalhub.E005")
-        )
+        errors.append(Error("django-q2 sync mode is for tests only.", id="evalhub.E005"))
     return errors
 
 

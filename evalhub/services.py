@@ -14,7 +14,12 @@ from evalhub.permissions import can
 
 
 def apikey_create(
-    *, actor, user, name: str, organization: Organization | None = None, expires_at=None,
+    *,
+    actor,
+    user,
+    name: str,
+    organization: Organization | None = None,
+    expires_at=None,
     source: str = "",
 ) -> tuple[ApiKey, str]:
     """Create an API key for ``user``; returns ``(key, raw_key)``. The raw key is shown once."""
@@ -23,13 +28,16 @@ def apikey_create(
         raise InvalidInput("A key needs a name.", field="name", code="required")
     if len(name) > 100:
         raise InvalidInput("Key names are at most 100 characters.", field="name")
-    if actor.pk != user.pk and not actor.is_superuser and not (
-        organization is not None and can(actor, "manage_keys", organization=organization)
+    if (
+        actor.pk != user.pk
+        and not actor.is_superuser
+        and not (organization is not None and can(actor, "manage_keys", organization=organization))
     ):
         raise PermissionDenied("Only the user or an owner of the organization may create this key.")
-    if organization is not None and not Membership.objects.filter(
-        user=user, organization=organization
-    ).exists():
+    if (
+        organization is not None
+        and not Membership.objects.filter(user=user, organization=organization).exists()
+    ):
         raise InvalidInput(
             f"{user} is not a member of {organization}.", field="organization", code="not_member"
         )
@@ -38,16 +46,23 @@ def apikey_create(
             user=user, name=name, organization=organization, expires_at=expires_at
         )
         audit.record(
-            "apikey.create", actor=actor, target=key, organization=organization, source=source,
-            prefix=key.prefix, for_user=user.get_username(),
+            "apikey.create",
+            actor=actor,
+            target=key,
+            organization=organization,
+            source=source,
+            prefix=key.prefix,
+            for_user=user.get_username(),
         )
     return key, raw
 
 
 def apikey_revoke(*, actor, key: ApiKey, source: str = "") -> bool:
     """Revoke ``key``; returns False when it was already revoked."""
-    if actor.pk != key.user_id and not actor.is_superuser and not (
-        key.organization_id and can(actor, "manage_keys", organization=key.organization)
+    if (
+        actor.pk != key.user_id
+        and not actor.is_superuser
+        and not (key.organization_id and can(actor, "manage_keys", organization=key.organization))
     ):
         raise PermissionDenied("Only the key's user or an owner of its organization may revoke it.")
     with transaction.atomic():
@@ -83,8 +98,14 @@ def membership_set(
             membership.role = role
             membership.save(update_fields=["role"])
         audit.record(
-            "membership.set", actor=actor, target=membership, organization=organization,
-            source=source, user=user.get_username(), role=role, created=created,
+            "membership.set",
+            actor=actor,
+            target=membership,
+            organization=organization,
+            source=source,
+            user=user.get_username(),
+            role=role,
+            created=created,
         )
     return membership
 
@@ -100,14 +121,19 @@ def membership_remove(*, actor, membership: Membership, source: str = "") -> Non
                 "An organization needs at least one owner.", field="role", code="last_owner"
             )
         audit.record(
-            "membership.remove", actor=actor, target=membership,
-            organization=membership.organization, source=source,
+            "membership.remove",
+            actor=actor,
+            target=membership,
+            organization=membership.organization,
+            source=source,
             user=membership.user.get_username(),
         )
         membership.delete()
 
 
 def _is_last_owner(membership: Membership) -> bool:
-    return not Membership.objects.filter(
-        organization_id=membership.organization_id, role=Role.OWNER
-    ).exclude(pk=membership.pk).exists()
+    return (
+        not Membership.objects.filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )

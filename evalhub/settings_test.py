@@ -9,8 +9,8 @@ import os
 
 os.environ.setdefault("DEBUG", "false")
 
-from evalhub.settings import *  # noqa: E402,F403
-from evalhub.settings import Q_CLUSTER  # noqa: E402
+from evalhub.settings import *  # noqa: F403
+from evalhub.settings import Q_CLUSTER
 
 SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdef"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

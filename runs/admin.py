@@ -39,7 +39,17 @@ class MetricAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     list_editable = ["is_active"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["id", "slug", "name", "kind", "description", "arg_schema", "higher_is_better", "value_range", "requires"]
+    readonly_fields = [
+        "id",
+        "slug",
+        "name",
+        "kind",
+        "description",
+        "arg_schema",
+        "higher_is_better",
+        "value_range",
+        "requires",
+    ]
 
     def has_add_permission(self, request):
         return False
@@ -57,7 +67,20 @@ class LanguageModelForm(forms.ModelForm):
 
     class Meta:
         model = LanguageModel
-        fields = "__all__"
+        fields = [
+            "slug",
+            "display_name",
+            "provider_model",
+            "base_url",
+            "api_key",
+            "input_price_per_mtok",
+            "output_price_per_mtok",
+            "rpm_limit",
+            "tpm_limit",
+            "max_concurrency",
+            "supports_json_mode",
+            "is_active",
+        ]
 
     def clean_api_key(self):
         return self.cleaned_data["api_key"] or (self.instance.api_key if self.instance.pk else "")
@@ -66,7 +89,17 @@ class LanguageModelForm(forms.ModelForm):
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin):
     form = LanguageModelForm
-    list_display = ["slug", "display_name", "provider_model", "base_url", "input_price_per_mtok", "output_price_per_mtok", "rpm_limit", "tpm_limit", "is_active"]
+    list_display = [
+        "slug",
+        "display_name",
+        "provider_model",
+        "base_url",
+        "input_price_per_mtok",
+        "output_price_per_mtok",
+        "rpm_limit",
+        "tpm_limit",
+        "is_active",
+    ]
     list_filter = ["is_active"]
     search_fields = ["slug", "display_name", "provider_model"]
 
@@ -160,7 +193,16 @@ class ReportAdmin(SharingAdminMixin, admin.ModelAdmin):
 class RunMetricInline(admin.TabularInline):
     model = RunMetric
     extra = 0
-    fields = ["label", "metric", "args", "informational", "mean_value", "passed_count", "failed_count", "error_count"]
+    fields = [
+        "label",
+        "metric",
+        "args",
+        "informational",
+        "mean_value",
+        "passed_count",
+        "failed_count",
+        "error_count",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -168,20 +210,53 @@ class RunMetricInline(admin.TabularInline):
 
 
 RUN_COUNTERS = [
-    "status", "item_count", "completed_count", "error_count", "passed_count", "failed_count", "cached_count",
-    "pass_rate", "result", "aggregate_results", "is_gte_threshold", "prompt_tokens", "completion_tokens",
-    "total_cost", "estimated_cost", "started_at", "finished_at", "heartbeat_at", "error_message",
+    "status",
+    "item_count",
+    "completed_count",
+    "error_count",
+    "passed_count",
+    "failed_count",
+    "cached_count",
+    "pass_rate",
+    "result",
+    "aggregate_results",
+    "is_gte_threshold",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_cost",
+    "estimated_cost",
+    "started_at",
+    "finished_at",
+    "heartbeat_at",
+    "error_message",
 ]
 
 
 @admin.register(Run)
 class RunAdmin(SharingAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "status", "source", "dataset", "progress", "pass_rate", "total_cost", "owner", "created_at"]
+    list_display = [
+        "__str__",
+        "status",
+        "source",
+        "dataset",
+        "progress",
+        "pass_rate",
+        "total_cost",
+        "owner",
+        "created_at",
+    ]
     list_filter = ["status", "source", "run_type", "organization"]
     search_fields = ["alias", "name", "uuid", "dataset__name", "owner__username"]
     list_select_related = ["dataset", "owner", "organization"]
     date_hierarchy = "created_at"
-    raw_id_fields = ["dataset", "dataset_version", "config_version", "prompt_version", "agent", "judge_model"]
+    raw_id_fields = [
+        "dataset",
+        "dataset_version",
+        "config_version",
+        "prompt_version",
+        "agent",
+        "judge_model",
+    ]
     readonly_fields = ["uuid", *RUN_COUNTERS]
     autocomplete_fields = ["owner", "organization", "workspace"]
     inlines = [RunMetricInline]
@@ -199,10 +274,14 @@ class RunAdmin(SharingAdminMixin, admin.ModelAdmin):
         cancelled = 0
         for run in queryset:
             if run.mark_cancelled():
-                RunItem.objects.filter(run=run, status=ItemStatus.PENDING).update(status=ItemStatus.SKIPPED)
+                RunItem.objects.filter(run=run, status=ItemStatus.PENDING).update(
+                    status=ItemStatus.SKIPPED
+                )
                 audit.record("run.cancel", actor=request.user, target=run, source="admin")
                 cancelled += 1
-        messages.success(request, f"Cancelled {cancelled} run(s); finished runs were left as they were.")
+        messages.success(
+            request, f"Cancelled {cancelled} run(s); finished runs were left as they were."
+        )
 
 
 @admin.register(RunItem)

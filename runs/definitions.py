@@ -29,7 +29,15 @@ from runs.models import (
     Run,
 )
 
-ALLOWED_PARAMS = {"temperature", "max_tokens", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty"}
+ALLOWED_PARAMS = {
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+}
 
 
 def _name(value, field="name") -> str:
@@ -48,7 +56,9 @@ def _sharing(actor, organization, workspace) -> dict:
             organization = workspace.organization
         if workspace.organization_id != (organization.pk if organization else None):
             raise InvalidInput(
-                "The workspace belongs to another organization.", field="workspace", code="workspace_mismatch"
+                "The workspace belongs to another organization.",
+                field="workspace",
+                code="workspace_mismatch",
             )
         if workspace.organization_id is None and workspace.owner_id != actor.pk:
             raise NotFound("Workspace not found.", field="workspace")
@@ -85,7 +95,9 @@ def _model(slug_or_model, field="model") -> LanguageModel | None:
         return slug_or_model
     model = LanguageModel.objects.filter(slug=slug_or_model, is_active=True).first()
     if model is None:
-        raise NotFound(f"No model {slug_or_model!r} in the model catalogue.", field=field, code="unknown_model")
+        raise NotFound(
+            f"No model {slug_or_model!r} in the model catalogue.", field=field, code="unknown_model"
+        )
     return model
 
 
@@ -97,8 +109,17 @@ def _next_number(qs) -> int:
 
 
 def prompt_create(
-    *, actor, name, template, system_prompt="", model=None, params=None, organization=None,
-    workspace=None, description="", source="",
+    *,
+    actor,
+    name,
+    template,
+    system_prompt="",
+    model=None,
+    params=None,
+    organization=None,
+    workspace=None,
+    description="",
+    source="",
 ) -> PromptVersion:
     """A new prompt with its first version; returns the version."""
     sharing = _sharing(actor, organization, workspace)
@@ -110,14 +131,24 @@ def prompt_create(
 
 
 def prompt_version_create(
-    *, actor, prompt: Prompt, template, system_prompt="", model=None, params=None, note="", source="",
+    *,
+    actor,
+    prompt: Prompt,
+    template,
+    system_prompt="",
+    model=None,
+    params=None,
+    note="",
+    source="",
 ) -> PromptVersion:
     """The next immutable version of ``prompt``."""
     _check_change(actor, prompt)
     with transaction.atomic():
         Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
         version = _prompt_version(actor, prompt, template, system_prompt, model, params, note)
-        audit.record("prompt.version", actor=actor, target=prompt, source=source, number=version.number)
+        audit.record(
+            "prompt.version", actor=actor, target=prompt, source=source, number=version.number
+        )
     return version
 
 
@@ -125,7 +156,9 @@ def _prompt_version(actor, prompt, template, system_prompt, model, params, note)
     if not isinstance(template, str) or not template.strip():
         raise InvalidInput("The prompt template is required.", field="template", code="required")
     if len(template) > 100_000:
-        raise InvalidInput("The template is at most 100,000 characters.", field="template", code="too_long")
+        raise InvalidInput(
+            "The template is at most 100,000 characters.", field="template", code="too_long"
+        )
     return PromptVersion.objects.create(
         prompt=prompt,
         number=_next_number(prompt.versions),
@@ -145,7 +178,9 @@ def prompt_variables(version: PromptVersion) -> list[str]:
 # --- agents ------------------------------------------------------------------
 
 
-def _agent_fields(kind, model, system_prompt, params, endpoint_url, headers, output_field, timeout_seconds) -> dict:
+def _agent_fields(
+    kind, model, system_prompt, params, endpoint_url, headers, output_field, timeout_seconds
+) -> dict:
     if kind not in Agent.Kind.values:
         raise InvalidInput(f"kind must be one of {', '.join(Agent.Kind.values)}.", field="kind")
     fields = {
@@ -163,7 +198,9 @@ def _agent_fields(kind, model, system_prompt, params, endpoint_url, headers, out
             raise InvalidInput("A model agent needs a model.", field="model", code="required")
         fields.update(endpoint_url="", headers={})
     else:
-        if not isinstance(endpoint_url, str) or not endpoint_url.startswith(("http://", "https://")):
+        if not isinstance(endpoint_url, str) or not endpoint_url.startswith(
+            ("http://", "https://")
+        ):
             raise InvalidInput("An HTTP agent needs an http(s) endpoint_url.", field="endpoint_url")
         if headers is not None and (
             not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values())
@@ -174,14 +211,30 @@ def _agent_fields(kind, model, system_prompt, params, endpoint_url, headers, out
 
 
 def agent_create(
-    *, actor, name, kind="model", model=None, system_prompt="", params=None, endpoint_url="",
-    headers=None, output_field="output", timeout_seconds=60.0, organization=None, workspace=None,
-    description="", source="",
+    *,
+    actor,
+    name,
+    kind="model",
+    model=None,
+    system_prompt="",
+    params=None,
+    endpoint_url="",
+    headers=None,
+    output_field="output",
+    timeout_seconds=60.0,
+    organization=None,
+    workspace=None,
+    description="",
+    source="",
 ) -> Agent:
     sharing = _sharing(actor, organization, workspace)
-    fields = _agent_fields(kind, model, system_prompt, params, endpoint_url, headers, output_field, timeout_seconds)
+    fields = _agent_fields(
+        kind, model, system_prompt, params, endpoint_url, headers, output_field, timeout_seconds
+    )
     with transaction.atomic():
-        agent = Agent.objects.create(name=_name(name), description=description or "", **sharing, **fields)
+        agent = Agent.objects.create(
+            name=_name(name), description=description or "", **sharing, **fields
+        )
         audit.record("agent.create", actor=actor, target=agent, source=source)
     return agent
 
@@ -190,9 +243,14 @@ def agent_update(*, actor, agent: Agent, source="", **changes) -> Agent:
     """Change an agent. Agents are not versioned: runs keep their own outputs."""
     _check_change(actor, agent)
     current = {
-        "kind": agent.kind, "model": agent.model, "system_prompt": agent.system_prompt,
-        "params": agent.params, "endpoint_url": agent.endpoint_url, "headers": agent.headers,
-        "output_field": agent.output_field, "timeout_seconds": agent.timeout_seconds,
+        "kind": agent.kind,
+        "model": agent.model,
+        "system_prompt": agent.system_prompt,
+        "params": agent.params,
+        "endpoint_url": agent.endpoint_url,
+        "headers": agent.headers,
+        "output_field": agent.output_field,
+        "timeout_seconds": agent.timeout_seconds,
     }
     unknown = set(changes) - set(current) - {"name", "description"}
     if unknown:
@@ -206,7 +264,9 @@ def agent_update(*, actor, agent: Agent, source="", **changes) -> Agent:
         if "description" in changes:
             agent.description = changes["description"] or ""
         agent.save()
-        audit.record("agent.update", actor=actor, target=agent, source=source, fields=sorted(changes))
+        audit.record(
+            "agent.update", actor=actor, target=agent, source=source, fields=sorted(changes)
+        )
     return agent
 
 
@@ -222,14 +282,20 @@ def _metric_rows(metrics) -> list[tuple[Metric, dict, bool]]:
     rows = []
     for i, entry in enumerate(metrics):
         if not isinstance(entry, dict) or "metric" not in entry:
-            raise InvalidInput('Each metric is {"metric": <slug or id>, "args": {...}}.', field=f"metrics[{i}]")
+            raise InvalidInput(
+                'Each metric is {"metric": <slug or id>, "args": {...}}.', field=f"metrics[{i}]"
+            )
         try:
             impl = get_metric(entry["metric"])
         except InvalidInput as err:
             raise InvalidInput(err.message, field=f"metrics[{i}].metric", code=err.code) from None
         row = Metric.objects.filter(slug=impl.slug, is_active=True).first()
         if row is None:
-            raise InvalidInput(f"Metric {impl.slug} is inactive.", field=f"metrics[{i}].metric", code="inactive_metric")
+            raise InvalidInput(
+                f"Metric {impl.slug} is inactive.",
+                field=f"metrics[{i}].metric",
+                code="inactive_metric",
+            )
         try:
             args = impl.validate_args(entry.get("args") or {})
         except InvalidInput as err:
@@ -238,14 +304,24 @@ def _metric_rows(metrics) -> list[tuple[Metric, dict, bool]]:
             ) from None
         informational = entry.get("informational", False)
         if not isinstance(informational, bool):
-            raise InvalidInput("informational must be true or false.", field=f"metrics[{i}].informational")
+            raise InvalidInput(
+                "informational must be true or false.", field=f"metrics[{i}].informational"
+            )
         rows.append((row, args, informational))
     return rows
 
 
 def config_create(
-    *, actor, name, metrics, dataset: Dataset | None = None, organization=None, workspace=None,
-    description="", source="", **version_fields,
+    *,
+    actor,
+    name,
+    metrics,
+    dataset: Dataset | None = None,
+    organization=None,
+    workspace=None,
+    description="",
+    source="",
+    **version_fields,
 ) -> EvalConfigVersion:
     """A new eval config with its first version; returns the version."""
     sharing = _sharing(actor, organization, workspace)
@@ -260,26 +336,44 @@ def config_create(
     return version
 
 
-def config_version_create(*, actor, config: EvalConfig, metrics, source="", **version_fields) -> EvalConfigVersion:
+def config_version_create(
+    *, actor, config: EvalConfig, metrics, source="", **version_fields
+) -> EvalConfigVersion:
     """The next immutable version of ``config``."""
     _check_change(actor, config)
     with transaction.atomic():
         EvalConfig.objects.select_for_update().filter(pk=config.pk).first()
         version = _config_version(actor, config, metrics, **version_fields)
-        audit.record("config.version", actor=actor, target=config, source=source, number=version.number)
+        audit.record(
+            "config.version", actor=actor, target=config, source=source, number=version.number
+        )
     return version
 
 
 def _config_version(
-    actor, config, metrics, *, threshold=None, judge_model=None, prompt_version=None, agent=None,
-    repetitions=1, note="",
+    actor,
+    config,
+    metrics,
+    *,
+    threshold=None,
+    judge_model=None,
+    prompt_version=None,
+    agent=None,
+    repetitions=1,
+    note="",
 ) -> EvalConfigVersion:
     rows = _metric_rows(metrics)
     if threshold is not None and (
-        isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 100
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 <= threshold <= 100
     ):
         raise InvalidInput("threshold is a pass rate between 0 and 100.", field="threshold")
-    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or not 1 <= repetitions <= 20:
+    if (
+        isinstance(repetitions, bool)
+        or not isinstance(repetitions, int)
+        or not 1 <= repetitions <= 20
+    ):
         raise InvalidInput("repetitions is a whole number from 1 to 20.", field="repetitions")
     for obj, field in ((prompt_version, "prompt_version"), (agent, "agent")):
         if obj is not None and not can(actor, "view", obj):
@@ -298,7 +392,9 @@ def _config_version(
         created_by=actor,
     )
     EvalConfigMetric.objects.bulk_create(
-        EvalConfigMetric(version=version, metric=row, args=args, informational=informational, position=i)
+        EvalConfigMetric(
+            version=version, metric=row, args=args, informational=informational, position=i
+        )
         for i, (row, args, informational) in enumerate(rows)
     )
     return version
@@ -308,8 +404,15 @@ def _config_version(
 
 
 def report_create(
-    *, actor, name, dataset: Dataset, eval_config: EvalConfig, organization=None, workspace=None,
-    description="", source="",
+    *,
+    actor,
+    name,
+    dataset: Dataset,
+    eval_config: EvalConfig,
+    organization=None,
+    workspace=None,
+    description="",
+    source="",
 ) -> Report:
     """A PromptLayer-style evaluation pipeline: a default dataset and a config to score with."""
     sharing = _sharing(actor, organization, workspace)
@@ -336,11 +439,21 @@ def dataset_set_baseline(*, actor, dataset: Dataset, run: Run | None, source="")
         if not can(actor, "view", run):
             raise NotFound("Run not found.", field="run")
         if run.dataset_id != dataset.pk:
-            raise InvalidInput("The baseline must be a run of this dataset.", field="run", code="wrong_dataset")
+            raise InvalidInput(
+                "The baseline must be a run of this dataset.", field="run", code="wrong_dataset"
+            )
         if not run.is_finished:
-            raise InvalidInput("Only a finished run can be a baseline.", field="run", code="run_active")
+            raise InvalidInput(
+                "Only a finished run can be a baseline.", field="run", code="run_active"
+            )
     with transaction.atomic():
         dataset.baseline_run = run
         dataset.save(update_fields=["baseline_run", "updated_at"])
-        audit.record("dataset.baseline", actor=actor, target=dataset, source=source, run=run.pk if run else None)
+        audit.record(
+            "dataset.baseline",
+            actor=actor,
+            target=dataset,
+            source=source,
+            run=run.pk if run else None,
+        )
     return dataset

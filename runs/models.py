@@ -449,7 +449,9 @@ class Run(Shareable):
     passed_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
     cached_count = models.PositiveIntegerField(default=0)
-    pass_rate = models.FloatField(null=True, blank=True, help_text="Percent of scored items that passed.")
+    pass_rate = models.FloatField(
+        null=True, blank=True, help_text="Percent of scored items that passed."
+    )
     result = models.FloatField(null=True, blank=True, help_text="Mean score over metrics, 0–100.")
     aggregate_results = models.JSONField(default=dict, blank=True)
     is_gte_threshold = models.BooleanField(null=True, blank=True)

@@ -438,9 +438,7 @@ def run_create(
         for m in config_version.metrics.select_related("metric").order_by("position", "id")
     ]
     metrics = planning.resolve_metrics(entries, overrides=metric_args)
-    judge_model = planning.judge_model_for(
-        model_slug, metrics, fallback=config_version.judge_model
-    )
+    judge_model = planning.judge_model_for(model_slug, metrics, fallback=config_version.judge_model)
     records = dataset_version.records.all()
     if record_uuids is not None:
         records = _records_subset(dataset_version, record_uuids)
@@ -513,9 +511,7 @@ def report_run(
     if not can(actor, "view", report):
         raise NotFound("Report not found.", code="report_not_found")
     if not report.is_pipeline:
-        raise PermissionDenied(
-            "Can only run evaluation pipeline reports.", code="not_a_pipeline"
-        )
+        raise PermissionDenied("Can only run evaluation pipeline reports.", code="not_a_pipeline")
     if not can(actor, "run", report):
         raise PermissionDenied("You may not run this report.")
     if not isinstance(name, str) or not 1 <= len(name) <= 255:
@@ -582,7 +578,9 @@ def run_score_responses(
         raise NotFound("Eval not found.", code="eval_not_found")
     _check_may_run(actor, config)
     if existing_run is not None:
-        return _add_responses(actor=actor, run=existing_run, config=config, responses=responses, block=block)
+        return _add_responses(
+            actor=actor, run=existing_run, config=config, responses=responses, block=block
+        )
     dataset_version = config.dataset.latest_version() if config.dataset else None
     if dataset_version is None:
         raise NotFound("The eval has no prompts.", code="no_records")
@@ -591,8 +589,10 @@ def run_score_responses(
         for m in config_version.metrics.select_related("metric").order_by("position", "id")
     ]
     metrics = planning.resolve_metrics(entries)
-    judge_model = None if is_sandbox else planning.judge_model_for(
-        None, metrics, fallback=config_version.judge_model
+    judge_model = (
+        None
+        if is_sandbox
+        else planning.judge_model_for(None, metrics, fallback=config_version.judge_model)
     )
     sharing = config.dataset.sharing_for_run_by(actor, acting_organization=acting_organization)
     if workspace is not None:
@@ -629,8 +629,9 @@ def _add_responses(*, actor, run: Run, config, responses, block: bool) -> Run:
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         existing = set(
-            RunItem.objects.filter(run=locked, record_id__in=[r.record.pk for r in responses])
-            .values_list("record_id", flat=True)
+            RunItem.objects.filter(
+                run=locked, record_id__in=[r.record.pk for r in responses]
+            ).values_list("record_id", flat=True)
         )
         if existing:
             raise Conflict(

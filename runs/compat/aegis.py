@@ -50,7 +50,9 @@ def parse_body(data: dict) -> dict:
         raise Unprocessable("Input should be a valid integer", field="dataset_id", code="int_type")
     model_slug = data.get("model_slug")
     if model_slug is not None and not isinstance(model_slug, str):
-        raise Unprocessable("Input should be a valid string", field="model_slug", code="string_type")
+        raise Unprocessable(
+            "Input should be a valid string", field="model_slug", code="string_type"
+        )
     metric_args = data.get("metric_args")
     if metric_args is not None and not isinstance(metric_args, dict):
         raise Unprocessable(
@@ -106,7 +108,9 @@ def evaluations(run: Run) -> list[dict]:
                 "record_id": item.record_id,
                 "input": item.record.input,
                 "expected_output": item.record.expected_output,
-                "actual_output": item.output if item.output is not None else item.record.actual_output,
+                "actual_output": item.output
+                if item.output is not None
+                else item.record.actual_output,
                 "status": item.status,
                 "passed": item.passed,
                 "scores": scores,
@@ -166,7 +170,11 @@ class AegisView(CompatView):
         if status_code == 422:
             return {
                 "detail": [
-                    {"loc": ["body", *(field.split(".") if field else [])], "msg": message, "type": code}
+                    {
+                        "loc": ["body", *(field.split(".") if field else [])],
+                        "msg": message,
+                        "type": code,
+                    }
                 ]
             }
         return {"detail": message}
@@ -181,7 +189,9 @@ class RunFromDataset(AegisView):
             .first()
         )
         if dataset is None:
-            return self.error(400, f"Dataset {args['dataset_id']} not found.", code="dataset_not_found")
+            return self.error(
+                400, f"Dataset {args['dataset_id']} not found.", code="dataset_not_found"
+            )
         run = run_create_from_dataset(
             actor=request.user,
             dataset=dataset,
@@ -199,7 +209,11 @@ class RunFromDataset(AegisView):
 
 class RunDetail(AegisView):
     def get(self, request, run_id: int):
-        run = Run.objects.visible_to(request.user, organization=self.acting_organization).filter(pk=run_id).first()
+        run = (
+            Run.objects.visible_to(request.user, organization=self.acting_organization)
+            .filter(pk=run_id)
+            .first()
+        )
         if run is None:
             return self.error(404, "Run not found.", code="run_not_found")
         return Response(run_body(_fresh(run)))

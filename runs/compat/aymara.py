@@ -41,7 +41,9 @@ def _uuid(value, field):
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise Unprocessable(f"{field} is not a valid UUID: {value!r}.", field=field, code="invalid_uuid") from None
+        raise Unprocessable(
+            f"{field} is not a valid UUID: {value!r}.", field=field, code="invalid_uuid"
+        ) from None
 
 
 def _time(value):
@@ -169,7 +171,9 @@ class ScoreResponses(AymaraView):
             ws_uuid = _uuid(request.query_params["workspace_uuid"], "workspace_uuid")
             workspace = Workspace.objects.visible_to(request.user).filter(uuid=ws_uuid).first()
             if workspace is None:
-                return self.error(404, "Workspace not found.", field="workspace_uuid", code="not_found")
+                return self.error(
+                    404, "Workspace not found.", field="workspace_uuid", code="not_found"
+                )
         if "eval_uuid" not in data:
             raise Unprocessable("eval_uuid is required.", field="eval_uuid", code="missing")
         eval_uuid = _uuid(data["eval_uuid"], "eval_uuid")
@@ -188,7 +192,9 @@ class ScoreResponses(AymaraView):
             not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples)
         ):
             raise Unprocessable(
-                "eval_run_examples must be an array of objects.", field="eval_run_examples", code="invalid_type"
+                "eval_run_examples must be an array of objects.",
+                field="eval_run_examples",
+                code="invalid_type",
             )
         existing = None
         if data.get("eval_run_uuid") is not None:
@@ -200,7 +206,9 @@ class ScoreResponses(AymaraView):
                 .first()
             )
             if existing is None:
-                return self.error(404, "Eval run not found.", field="eval_run_uuid", code="not_found")
+                return self.error(
+                    404, "Eval run not found.", field="eval_run_uuid", code="not_found"
+                )
         run = run_score_responses(
             actor=request.user,
             config_version=version,
@@ -219,25 +227,35 @@ class ScoreResponses(AymaraView):
 
     def _responses(self, value, config) -> list[GivenResponse]:
         if not isinstance(value, list) or not value:
-            raise Unprocessable("responses must be a non-empty array.", field="responses", code="invalid_type")
+            raise Unprocessable(
+                "responses must be a non-empty array.", field="responses", code="invalid_type"
+            )
         if len(value) > MAX_RESPONSES:
             raise Unprocessable(
-                f"At most {MAX_RESPONSES} responses per request.", field="responses", code="too_many"
+                f"At most {MAX_RESPONSES} responses per request.",
+                field="responses",
+                code="too_many",
             )
         version = config.dataset.latest_version()
         wanted, seen = [], set()
         for i, item in enumerate(value):
             if not isinstance(item, dict):
-                raise Unprocessable("Each response must be an object.", field=f"responses[{i}]", code="invalid_type")
+                raise Unprocessable(
+                    "Each response must be an object.", field=f"responses[{i}]", code="invalid_type"
+                )
             prompt_uuid = _uuid(item.get("prompt_uuid"), f"responses[{i}].prompt_uuid")
             content = item.get("content")
             if not isinstance(content, str):
                 raise Unprocessable(
-                    "content must be a string.", field=f"responses[{i}].content", code="invalid_type"
+                    "content must be a string.",
+                    field=f"responses[{i}].content",
+                    code="invalid_type",
                 )
             if prompt_uuid in seen:
                 raise Unprocessable(
-                    "The same prompt is answered twice.", field=f"responses[{i}].prompt_uuid", code="duplicate"
+                    "The same prompt is answered twice.",
+                    field=f"responses[{i}].prompt_uuid",
+                    code="duplicate",
                 )
             seen.add(prompt_uuid)
             wanted.append((i, prompt_uuid, content))
@@ -257,7 +275,9 @@ class ScoreResponses(AymaraView):
 
 
 def _fresh(pk) -> Run:
-    return Run.objects.select_related("config_version__config", "workspace", "dataset_version").get(pk=pk)
+    return Run.objects.select_related("config_version__config", "workspace", "dataset_version").get(
+        pk=pk
+    )
 
 
 class EvalRunDetail(AymaraView):
@@ -271,5 +291,3 @@ class EvalRunDetail(AymaraView):
         if run is None:
             return self.error(404, "Eval run not found.", code="not_found")
         return Response(eval_run_result(_fresh(run.pk)))
-
-

@@ -24,10 +24,14 @@ class CompatView(APIView):
     status_for_code: dict[str, int] = {}
     product = ""
 
-    def error_body(self, status_code: int, message: str, *, field: str | None = None, code: str = "") -> dict:
+    def error_body(
+        self, status_code: int, message: str, *, field: str | None = None, code: str = ""
+    ) -> dict:
         raise NotImplementedError
 
-    def error(self, status_code: int, message: str, *, field=None, code="", headers=None) -> Response:
+    def error(
+        self, status_code: int, message: str, *, field=None, code="", headers=None
+    ) -> Response:
         return Response(
             self.error_body(status_code, message, field=field, code=code),
             status=status_code,
@@ -46,7 +50,9 @@ class CompatView(APIView):
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             return self.error(
                 status.HTTP_401_UNAUTHORIZED,
-                "Missing or invalid API key." if isinstance(exc, exceptions.NotAuthenticated) else str(exc.detail),
+                "Missing or invalid API key."
+                if isinstance(exc, exceptions.NotAuthenticated)
+                else str(exc.detail),
                 code="unauthorized",
                 headers={"WWW-Authenticate": 'Bearer realm="evalhub"'},
             )
@@ -59,9 +65,13 @@ class CompatView(APIView):
                 headers={"Retry-After": str(wait)},
             )
         if isinstance(exc, exceptions.ParseError):
-            return self.error(self.parse_error_status, f"Malformed JSON body: {exc.detail}", code="invalid_json")
+            return self.error(
+                self.parse_error_status, f"Malformed JSON body: {exc.detail}", code="invalid_json"
+            )
         if isinstance(exc, exceptions.UnsupportedMediaType):
-            return self.error(self.parse_error_status, str(exc.detail), code="unsupported_media_type")
+            return self.error(
+                self.parse_error_status, str(exc.detail), code="unsupported_media_type"
+            )
         if isinstance(exc, exceptions.MethodNotAllowed):
             return self.error(405, str(exc.detail), code="method_not_allowed")
         if isinstance(exc, exceptions.PermissionDenied):
@@ -75,7 +85,9 @@ class CompatView(APIView):
     def body(self) -> dict:
         data = self.request.data
         if not isinstance(data, dict):
-            raise InvalidInput("The request body must be a JSON object.", field="body", code="invalid_body")
+            raise InvalidInput(
+                "The request body must be a JSON object.", field="body", code="invalid_body"
+            )
         return data
 
 

@@ -40,7 +40,9 @@ def _time(value):
 
 
 def eval_run(run: Run) -> dict:
-    error = run.error_message or ("Run was cancelled." if run.status == RunStatus.CANCELLED else None)
+    error = run.error_message or (
+        "Run was cancelled." if run.status == RunStatus.CANCELLED else None
+    )
     return {
         "id": str(run.uuid),
         "tenant_id": tenant_id(run),
@@ -117,7 +119,9 @@ class ScheduleEvalRun(TruLayerView):
         parsed = _uuid(value)
         if parsed is None:
             return None
-        datasets = Dataset.objects.visible_to(self.request.user, organization=self.acting_organization)
+        datasets = Dataset.objects.visible_to(
+            self.request.user, organization=self.acting_organization
+        )
         dataset = datasets.filter(uuid=parsed).first()
         if dataset is not None:
             return dataset.latest_version()

@@ -14,7 +14,11 @@ trulayer_urls = [
 ]
 vogent_urls = [
     path("eval_configs/<str:config_id>/runs", vogent.RunEval.as_view(), name="run"),
-    path("eval_configs/<str:config_id>/runs/<str:run_id>", vogent.RunDetail.as_view(), name="run-detail"),
+    path(
+        "eval_configs/<str:config_id>/runs/<str:run_id>",
+        vogent.RunDetail.as_view(),
+        name="run-detail",
+    ),
 ]
 aymara_urls = [
     path("v2/eval-runs/-/score-responses", aymara.ScoreResponses.as_view(), name="score"),

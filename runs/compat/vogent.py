@@ -92,11 +92,14 @@ def parse_body(data: dict) -> dict:
         if data.get(name) in (None, ""):
             raise Invalid(f"{name} is required.", field=name, code="required")
     record_ids = data.get("evalRecordIds")
-    if record_ids is not None:
-        if not isinstance(record_ids, list) or not all(isinstance(r, str) for r in record_ids):
-            raise InvalidInput(
-                "evalRecordIds must be an array of strings.", field="evalRecordIds", code="invalid_type"
-            )
+    if record_ids is not None and (
+        not isinstance(record_ids, list) or not all(isinstance(r, str) for r in record_ids)
+    ):
+        raise InvalidInput(
+            "evalRecordIds must be an array of strings.",
+            field="evalRecordIds",
+            code="invalid_type",
+        )
     return {
         "prompt": data["versionedPromptId"],
         "agent": data["callAgentId"],
@@ -113,14 +116,22 @@ class RunEval(VogentView):
         version = config.latest_version()
         if version is None:
             raise Invalid("The eval config has no version yet.", field="id", code="no_version")
-        prompt_version = PromptVersion.objects.filter(
-            uuid=_uuid(args["prompt"]) or uuid.UUID(int=0)
-        ).select_related("prompt").first()
-        if prompt_version is None or not _visible(request.user, prompt_version.prompt, self.acting_organization):
-            raise Invalid("No versioned prompt with this id.", field="versionedPromptId", code="not_found")
-        agent = Agent.objects.visible_to(request.user, organization=self.acting_organization).filter(
-            uuid=_uuid(args["agent"]) or uuid.UUID(int=0)
-        ).first()
+        prompt_version = (
+            PromptVersion.objects.filter(uuid=_uuid(args["prompt"]) or uuid.UUID(int=0))
+            .select_related("prompt")
+            .first()
+        )
+        if prompt_version is None or not _visible(
+            request.user, prompt_version.prompt, self.acting_organization
+        ):
+            raise Invalid(
+                "No versioned prompt with this id.", field="versionedPromptId", code="not_found"
+            )
+        agent = (
+            Agent.objects.visible_to(request.user, organization=self.acting_organization)
+            .filter(uuid=_uuid(args["agent"]) or uuid.UUID(int=0))
+            .first()
+        )
         if agent is None:
             raise Invalid("No call agent with this id.", field="callAgentId", code="not_found")
         run = run_create(

@@ -123,9 +123,9 @@ def run_chunk(run_id: int, chunk: int) -> dict:
         MetricPlan(rm, _impl(rm), rm.metric.kind == "judge")
         for rm in RunMetric.objects.filter(run_id=run_id).select_related("metric")
     ]
-    run = Run.objects.select_related(
-        "judge_model", "prompt_version__model", "agent__model"
-    ).get(pk=run_id)
+    run = Run.objects.select_related("judge_model", "prompt_version__model", "agent__model").get(
+        pk=run_id
+    )
     results, fatal = evaluate(run, items, plans)
     written = write_results(run, token, results)
     if fatal:
@@ -214,7 +214,10 @@ def _score_locally(run: Run, plan: MetricPlan, item: RunItem, result: ItemResult
         log.exception("metric %s failed on item %s", rm.label, item.pk)
         return ScoreResult(run_metric_id=rm.pk, error=f"{type(err).__name__}: {err}"[:MAX_REASON])
     return ScoreResult(
-        run_metric_id=rm.pk, value=res.value, passed=res.passed, reason=(res.reason or "")[:MAX_REASON]
+        run_metric_id=rm.pk,
+        value=res.value,
+        passed=res.passed,
+        reason=(res.reason or "")[:MAX_REASON],
     )
 
 
@@ -537,4 +540,3 @@ def write_results(run: Run, token: uuid.UUID, results: list[ItemResult]) -> int:
             updated_at=now,
         )
     return len(mine)
-

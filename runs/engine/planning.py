@@ -53,7 +53,9 @@ def resolve_metrics(
     """
     overrides = overrides or {}
     if not isinstance(overrides, dict):
-        raise InvalidInput("metric_args must be an object.", field="metric_args", code="invalid_type")
+        raise InvalidInput(
+            "metric_args must be an object.", field="metric_args", code="invalid_type"
+        )
     by_id: dict[int, dict] = {}
     for key, value in overrides.items():
         try:
@@ -92,7 +94,9 @@ def resolve_metrics(
         try:
             valid = impl.validate_args(merged)
         except InvalidInput as err:
-            where = f"metric_args.{row.id}" if row.id in by_id else f"{field_prefix}[{position}].args"
+            where = (
+                f"metric_args.{row.id}" if row.id in by_id else f"{field_prefix}[{position}].args"
+            )
             raise InvalidInput(
                 f"{row.slug}: {err.message}",
                 field=f"{where}.{err.field}" if err.field else where,
@@ -156,11 +160,19 @@ def check_records(
         if given_record_ids is not None:
             qs = qs.exclude(pk__in=given_record_ids)
         checks.append(
-            (qs, "has no actual_output to score, and the run has no prompt or agent to generate one")
+            (
+                qs,
+                "has no actual_output to score, and the run has no prompt or agent to generate one",
+            )
         )
     if "expected_output" in required:
         names = ", ".join(m.label for m in metrics if "expected_output" in (m.impl.requires or ()))
-        checks.append((records.filter(expected_output__isnull=True), f"has no expected_output ({names} needs it)"))
+        checks.append(
+            (
+                records.filter(expected_output__isnull=True),
+                f"has no expected_output ({names} needs it)",
+            )
+        )
     if "context" in required:
         names = ", ".join(m.label for m in metrics if "context" in (m.impl.requires or ()))
         checks.append((records.filter(context__isnull=True), f"has no context ({names} needs it)"))
@@ -173,8 +185,8 @@ def check_records(
     if generates and template:
         wanted = templating.variables_of(template)
         if wanted:
-            for index, value in records.order_by("index").values_list("index", "input").iterator(
-                chunk_size=2000
+            for index, value in (
+                records.order_by("index").values_list("index", "input").iterator(chunk_size=2000)
             ):
                 missing = templating.missing_variables(template, value)
                 if missing:
@@ -186,7 +198,12 @@ def check_records(
 
 
 def estimate_cost(
-    *, item_count: int, metrics: list[ResolvedMetric], judge_model, generation_model, repetitions: int
+    *,
+    item_count: int,
+    metrics: list[ResolvedMetric],
+    judge_model,
+    generation_model,
+    repetitions: int,
 ) -> Decimal:
     cost = Decimal("0")
     per_call = lambda model: model.cost_of(EST_PROMPT_TOKENS, EST_COMPLETION_TOKENS)  # noqa: E731

@@ -65,7 +65,11 @@ class Arg:
         return self.default is not NO_DEFAULT
 
     def as_schema(self) -> dict:
-        schema = {"name": self.name, "type": self.type, "required": self.required and not self.has_default}
+        schema = {
+            "name": self.name,
+            "type": self.type,
+            "required": self.required and not self.has_default,
+        }
         if self.has_default:
             schema["default"] = self.default
         if self.choices is not None:
@@ -175,7 +179,9 @@ class Metric:
         args = {} if args is None else args
         if not isinstance(args, dict):
             raise InvalidInput(
-                f"Arguments of metric {self.slug} must be an object.", field="args", code="invalid_argument_type"
+                f"Arguments of metric {self.slug} must be an object.",
+                field="args",
+                code="invalid_argument_type",
             )
         known = {a.name: a for a in self.args}
         for name in args:
@@ -194,7 +200,9 @@ class Metric:
                 valid[arg.name] = arg.default
             elif arg.required:
                 raise InvalidInput(
-                    f"Metric {self.slug} needs argument '{arg.name}'.", field=arg.name, code="missing_argument"
+                    f"Metric {self.slug} needs argument '{arg.name}'.",
+                    field=arg.name,
+                    code="missing_argument",
                 )
         self.check_args(valid)
         return valid
@@ -242,7 +250,9 @@ def register(cls):
 def get_metric(slug_or_id) -> Metric:
     if isinstance(slug_or_id, bool):
         slug_or_id = str(slug_or_id)
-    if isinstance(slug_or_id, int) or (isinstance(slug_or_id, str) and slug_or_id.strip().isdigit()):
+    if isinstance(slug_or_id, int) or (
+        isinstance(slug_or_id, str) and slug_or_id.strip().isdigit()
+    ):
         metric = _BY_ID.get(int(slug_or_id))
     else:
         metric = REGISTRY.get(slug_or_id) if isinstance(slug_or_id, str) else None

@@ -27,7 +27,9 @@ _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’«»…–—¿
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:[.,]\d+)*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
-def normalise(text: str | None, *, case_sensitive=True, strip_whitespace=True, ignore_punctuation=False) -> str:
+def normalise(
+    text: str | None, *, case_sensitive=True, strip_whitespace=True, ignore_punctuation=False
+) -> str:
     text = unicodedata.normalize("NFC", text or "")
     if ignore_punctuation:
         text = text.translate(_PUNCT)
@@ -61,7 +63,9 @@ def parse_json(text):
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def json_matches(expected, actual, *, ignore_extra_keys: bool, ignore_order: bool) -> tuple[bool, str]:
+def json_matches(
+    expected, actual, *, ignore_extra_keys: bool, ignore_order: bool
+) -> tuple[bool, str]:
     """Whether ``actual`` equals ``expected``; returns (equal, where they differ)."""
     return _match(expected, actual, ignore_extra_keys, ignore_order, "$")
 
@@ -108,7 +112,11 @@ def _match(expected, actual, extra, order, path) -> tuple[bool, str]:
         same = float(expected) == float(actual)
     else:
         same = expected == actual
-    return (True, "") if same else (False, f"{path}: expected {json.dumps(expected)[:60]}, got {json.dumps(actual)[:60]}")
+    return (
+        (True, "")
+        if same
+        else (False, f"{path}: expected {json.dumps(expected)[:60]}, got {json.dumps(actual)[:60]}")
+    )
 
 
 def _type(value) -> str:
@@ -125,7 +133,12 @@ class JsonEqual(Metric):
     id, slug, name = 1, "json_equal", "JSON equal"
     requires = ("expected_output",)
     args = (
-        Arg("ignore_extra_keys", "boolean", default=False, help="Keys in the output that the expected JSON lacks are ignored."),
+        Arg(
+            "ignore_extra_keys",
+            "boolean",
+            default=False,
+            help="Keys in the output that the expected JSON lacks are ignored.",
+        ),
         Arg("ignore_order", "boolean", default=False, help="Arrays match in any order."),
     )
 
@@ -139,7 +152,10 @@ class JsonEqual(Metric):
         except ValueError as err:
             return MetricResult(0.0, False, f"Output is not valid JSON: {err}")
         ok, where = json_matches(
-            expected, actual, ignore_extra_keys=args["ignore_extra_keys"], ignore_order=args["ignore_order"]
+            expected,
+            actual,
+            ignore_extra_keys=args["ignore_extra_keys"],
+            ignore_order=args["ignore_order"],
         )
         return _verdict(ok, "JSON matches.", f"JSON differs at {where}.")
 
@@ -152,14 +168,21 @@ class ExactMatch(Metric):
     requires = ("expected_output",)
     args = (
         Arg("case_sensitive", "boolean", default=True),
-        Arg("strip_whitespace", "boolean", default=True, help="Trim and collapse runs of whitespace."),
+        Arg(
+            "strip_whitespace",
+            "boolean",
+            default=True,
+            help="Trim and collapse runs of whitespace.",
+        ),
         Arg("ignore_punctuation", "boolean", default=False),
     )
 
     def score(self, sample, args):
         out = normalise(sample.output, **args)
         exp = normalise(sample.expected_output, **args)
-        return _verdict(out == exp, "Output matches exactly.", f"Expected {_clip(exp)!r}, got {_clip(out)!r}.")
+        return _verdict(
+            out == exp, "Output matches exactly.", f"Expected {_clip(exp)!r}, got {_clip(out)!r}."
+        )
 
 
 def _substring_args():
@@ -200,7 +223,11 @@ class Contains(_SubstringMetric):
         missing = [s for s, f in zip(args["substrings"], found, strict=True) if not f]
         passed = all(found) if args["mode"] == "all" else any(found)
         value = sum(found) / len(found)
-        return MetricResult(value, passed, "All found." if not missing else f"Missing: {', '.join(map(repr, missing))}.")
+        return MetricResult(
+            value,
+            passed,
+            "All found." if not missing else f"Missing: {', '.join(map(repr, missing))}.",
+        )
 
 
 @register
@@ -215,7 +242,11 @@ class NotContains(_SubstringMetric):
         present = [s for s, f in zip(args["substrings"], found, strict=True) if f]
         passed = not any(found) if args["mode"] == "all" else not all(found)
         value = 1 - sum(found) / len(found)
-        return MetricResult(value, passed, "None found." if not present else f"Found: {', '.join(map(repr, present))}.")
+        return MetricResult(
+            value,
+            passed,
+            "None found." if not present else f"Found: {', '.join(map(repr, present))}.",
+        )
 
 
 @lru_cache(maxsize=256)
@@ -252,7 +283,11 @@ class RegexMatch(Metric):
         regex = _compile_re2(args["pattern"], args["case_sensitive"])
         text = sample.output or ""
         match = regex.fullmatch(text) if args["full_match"] else regex.search(text)
-        return _verdict(bool(match), "Pattern matches.", f"Pattern {_clip(args['pattern'], 40)!r} does not match.")
+        return _verdict(
+            bool(match),
+            "Pattern matches.",
+            f"Pattern {_clip(args['pattern'], 40)!r} does not match.",
+        )
 
 
 @register
@@ -260,14 +295,21 @@ class StartsWith(Metric):
     """The output starts with ``prefix`` (or with the expected output when no prefix is given)."""
 
     id, slug, name = 6, "starts_with", "Starts with"
-    args = (Arg("prefix", "string", default=None, nullable=True), Arg("case_sensitive", "boolean", default=True))
+    args = (
+        Arg("prefix", "string", default=None, nullable=True),
+        Arg("case_sensitive", "boolean", default=True),
+    )
 
     def score(self, sample, args):
         prefix = args["prefix"] if args["prefix"] is not None else (sample.expected_output or "")
         text = (sample.output or "").lstrip()
         if not args["case_sensitive"]:
             text, prefix = text.casefold(), prefix.casefold()
-        return _verdict(text.startswith(prefix), "Prefix found.", f"Output does not start with {_clip(prefix, 40)!r}.")
+        return _verdict(
+            text.startswith(prefix),
+            "Prefix found.",
+            f"Output does not start with {_clip(prefix, 40)!r}.",
+        )
 
 
 @register
@@ -275,12 +317,19 @@ class OneOf(Metric):
     """The output (trimmed) is one of the allowed answers, e.g. a classification label."""
 
     id, slug, name = 7, "one_of", "One of"
-    args = (Arg("choices", "string_list", required=True), Arg("case_sensitive", "boolean", default=False))
+    args = (
+        Arg("choices", "string_list", required=True),
+        Arg("case_sensitive", "boolean", default=False),
+    )
 
     def score(self, sample, args):
         out = normalise(sample.output, case_sensitive=args["case_sensitive"])
         allowed = {normalise(c, case_sensitive=args["case_sensitive"]) for c in args["choices"]}
-        return _verdict(out in allowed, "Allowed answer.", f"{_clip(out, 40)!r} is not one of the allowed answers.")
+        return _verdict(
+            out in allowed,
+            "Allowed answer.",
+            f"{_clip(out, 40)!r} is not one of the allowed answers.",
+        )
 
 
 @register
@@ -333,7 +382,9 @@ class JsonSchema(Metric):
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         if error is None:
             return MetricResult(1.0, True, "Valid against the schema.")
-        where = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        where = "$" + "".join(
+            f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
+        )
         return MetricResult(0.0, False, f"{where}: {error.message}")
 
 
@@ -372,7 +423,11 @@ class NumericClose(Metric):
         if actual is None:
             return MetricResult(0.0, False, "Output has no number.")
         close = math.isclose(actual, expected, rel_tol=args["rel_tol"], abs_tol=args["abs_tol"])
-        return _verdict(close, f"{actual:g} ≈ {expected:g}.", f"{actual:g} is not within tolerance of {expected:g}.")
+        return _verdict(
+            close,
+            f"{actual:g} ≈ {expected:g}.",
+            f"{actual:g} is not within tolerance of {expected:g}.",
+        )
 
 
 @register
@@ -391,7 +446,9 @@ class LevenshteinSimilarity(Metric):
         exp = normalise(sample.expected_output, case_sensitive=args["case_sensitive"])
         value = Levenshtein.normalized_similarity(out, exp)
         passed = value >= args["threshold"]
-        return MetricResult(value, passed, f"Similarity {value:.2f} {'≥' if passed else '<'} {args['threshold']}.")
+        return MetricResult(
+            value, passed, f"Similarity {value:.2f} {'≥' if passed else '<'} {args['threshold']}."
+        )
 
 
 _FUZZ = {
@@ -419,7 +476,11 @@ class FuzzyRatio(Metric):
         exp = normalise(sample.expected_output, case_sensitive=args["case_sensitive"])
         value = _FUZZ[args["method"]](out, exp) / 100
         passed = value >= args["threshold"]
-        return MetricResult(value, passed, f"{args['method']} {value:.2f} {'≥' if passed else '<'} {args['threshold']}.")
+        return MetricResult(
+            value,
+            passed,
+            f"{args['method']} {value:.2f} {'≥' if passed else '<'} {args['threshold']}.",
+        )
 
 
 @register
@@ -448,5 +509,8 @@ class LengthBetween(Metric):
         high = args["max_length"]
         passed = length >= args["min_length"] and (high is None or length <= high)
         bounds = f"[{args['min_length']}, {'∞' if high is None else high}]"
-        return MetricResult(float(length), passed, f"{length} {args['unit']} {'within' if passed else 'outside'} {bounds}.")
-
+        return MetricResult(
+            float(length),
+            passed,
+            f"{length} {args['unit']} {'within' if passed else 'outside'} {bounds}.",
+        )

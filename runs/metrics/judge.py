@@ -92,12 +92,28 @@ class JudgeMetric(Metric):
     template_name = ""
     mode = "score"  # or "verdict"
     args = (
-        Arg("scale_max", "integer", default=5, minimum=2, maximum=100, help="Top of the judge's 1–N scale."),
-        Arg("threshold", "number", default=0.7, minimum=0, maximum=1, help="Pass when the normalised score reaches it."),
+        Arg(
+            "scale_max",
+            "integer",
+            default=5,
+            minimum=2,
+            maximum=100,
+            help="Top of the judge's 1–N scale.",
+        ),
+        Arg(
+            "threshold",
+            "number",
+            default=0.7,
+            minimum=0,
+            maximum=1,
+            help="Pass when the normalised score reaches it.",
+        ),
     )
 
     def score(self, sample, args):
-        raise TypeError(f"{self.slug} is a judge metric: the engine scores it through build_messages and parse")
+        raise TypeError(
+            f"{self.slug} is a judge metric: the engine scores it through build_messages and parse"
+        )
 
     def _mode(self, args) -> str:
         return self.mode
@@ -111,13 +127,17 @@ class JudgeMetric(Metric):
             "scale_max": args.get("scale_max", 5),
         }
 
-    def build_messages(self, sample: Sample, args: dict, *, ai_description=None, examples=None) -> list[dict]:
+    def build_messages(
+        self, sample: Sample, args: dict, *, ai_description=None, examples=None
+    ) -> list[dict]:
         mode = self._mode(args)
         output_format = Template(SCORE_FORMAT if mode == "score" else VERDICT_FORMAT).substitute(
             scale_max=args.get("scale_max", 5)
         )
         values = self.fields(sample, args)
-        values["ai_description"] = f"\nABOUT THE AI BEING EVALUATED:\n{ai_description}\n" if ai_description else ""
+        values["ai_description"] = (
+            f"\nABOUT THE AI BEING EVALUATED:\n{ai_description}\n" if ai_description else ""
+        )
         values["examples"] = _examples_block(examples)
         user = template(self.template_name).safe_substitute(values)
         system = template("system").substitute(output_format=output_format)
@@ -158,13 +178,22 @@ class JudgeMetric(Metric):
         verdict = data.get("verdict", data.get("passed"))
         if isinstance(verdict, bool):
             passed = verdict
-        elif isinstance(verdict, str) and verdict.strip().lower() in {"pass", "passed", "fail", "failed"}:
+        elif isinstance(verdict, str) and verdict.strip().lower() in {
+            "pass",
+            "passed",
+            "fail",
+            "failed",
+        }:
             passed = verdict.strip().lower().startswith("pass")
         elif verdict is None:
             raise JudgeResponseError(f"judge answer has no 'verdict': {json.dumps(data)[:200]}")
         else:
-            raise JudgeResponseError(f"verdict must be 'pass' or 'fail', got {json.dumps(verdict)[:40]}")
-        return MetricResult(1.0 if passed else 0.0, passed, reason or ("pass" if passed else "fail"))
+            raise JudgeResponseError(
+                f"verdict must be 'pass' or 'fail', got {json.dumps(verdict)[:40]}"
+            )
+        return MetricResult(
+            1.0 if passed else 0.0, passed, reason or ("pass" if passed else "fail")
+        )
 
 
 @register

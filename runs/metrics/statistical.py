@@ -8,7 +8,14 @@ from runs.metrics.base import Arg, Metric, MetricResult, register
 
 
 def _threshold(default: float) -> Arg:
-    return Arg("threshold", "number", default=default, minimum=0, maximum=1, help="Pass when the score reaches it.")
+    return Arg(
+        "threshold",
+        "number",
+        default=default,
+        minimum=0,
+        maximum=1,
+        help="Pass when the score reaches it.",
+    )
 
 
 def _result(value: float, threshold: float, label: str) -> MetricResult:
@@ -46,7 +53,9 @@ class Bleu(Metric):
     args = (_threshold(0.3),)
 
     def score(self, sample, args):
-        value = _bleu().sentence_score(sample.output or "", [sample.expected_output or ""]).score / 100
+        value = (
+            _bleu().sentence_score(sample.output or "", [sample.expected_output or ""]).score / 100
+        )
         return _result(value, args["threshold"], "BLEU")
 
 
@@ -59,7 +68,9 @@ class Chrf(Metric):
     args = (_threshold(0.5),)
 
     def score(self, sample, args):
-        value = _chrf().sentence_score(sample.output or "", [sample.expected_output or ""]).score / 100
+        value = (
+            _chrf().sentence_score(sample.output or "", [sample.expected_output or ""]).score / 100
+        )
         return _result(value, args["threshold"], "chrF")
 
 
@@ -71,7 +82,9 @@ class _Rouge(Metric):
 
     def score(self, sample, args):
         scorer = _rouge(self.rouge_type, args["use_stemmer"])
-        value = scorer.score(sample.expected_output or "", sample.output or "")[self.rouge_type].fmeasure
+        value = scorer.score(sample.expected_output or "", sample.output or "")[
+            self.rouge_type
+        ].fmeasure
         return _result(value, args["threshold"], self.name)
 
 

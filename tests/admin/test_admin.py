@@ -46,21 +46,27 @@ def registered():
     return sorted(admin.site._registry.items(), key=lambda kv: kv[0]._meta.label)
 
 
-@pytest.mark.parametrize("model, model_admin", registered(), ids=lambda v: getattr(v, "__name__", ""))
-def test_every_changelist_add_and_change_page_renders_for_staff(client, staff, everything, model, model_admin):
+@pytest.mark.parametrize(
+    "model, model_admin", registered(), ids=lambda v: getattr(v, "__name__", "")
+)
+def test_every_changelist_add_and_change_page_renders_for_staff(
+    client, staff, everything, model, model_admin
+):
     client.force_login(staff)
     info = (model._meta.app_label, model._meta.model_name)
-    assert client.get(reverse("admin:%s_%s_changelist" % info)).status_code == 200
+    assert client.get(reverse("admin:{}_{}_changelist".format(*info))).status_code == 200
     if model_admin.has_add_permission(type("R", (), {"user": staff})()):
-        assert client.get(reverse("admin:%s_%s_add" % info)).status_code == 200
+        assert client.get(reverse("admin:{}_{}_add".format(*info))).status_code == 200
     obj = model.objects.first()
     if model._meta.app_label not in {"evalhub", "datasets", "runs"} and obj is None:
         return  # third-party admin (auth groups, django-q2 queues): nothing to open
     assert obj is not None, f"no {model.__name__} in the fixture"
-    assert client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk])).status_code == 200
+    assert client.get(reverse("admin:{}_{}_change".format(*info), args=[obj.pk])).status_code == 200
 
 
-@pytest.mark.parametrize("url", ["admin:index", "admin:runs_run_changelist", "admin:evalhub_apikey_changelist"])
+@pytest.mark.parametrize(
+    "url", ["admin:index", "admin:runs_run_changelist", "admin:evalhub_apikey_changelist"]
+)
 def test_non_staff_and_anonymous_users_are_sent_to_the_admin_login(client, member, url):
     for login in (False, True):
         if login:
@@ -73,7 +79,9 @@ def test_non_staff_and_anonymous_users_are_sent_to_the_admin_login(client, membe
 def test_adding_a_key_shows_it_once_and_stores_only_prefix_and_hash(client, staff, member):
     client.force_login(staff)
     response = client.post(
-        reverse("admin:evalhub_apikey_add"), {"name": "ci", "user": member.pk, "organization": "", "expires_at": ""}, follow=True
+        reverse("admin:evalhub_apikey_add"),
+        {"name": "ci", "user": member.pk, "organization": "", "expires_at": ""},
+        follow=True,
     )
     assert response.status_code == 200
     raw = re.search(r"(eh_[0-9a-f]{8}_[\w-]+)", response.content.decode()).group(1)
@@ -87,7 +95,10 @@ def test_adding_a_key_shows_it_once_and_stores_only_prefix_and_hash(client, staf
 def test_the_revoke_action_revokes_and_audits(client, staff, member):
     key, raw = ApiKey.generate(user=member, name="ci")
     client.force_login(staff)
-    client.post(reverse("admin:evalhub_apikey_changelist"), {"action": "revoke_keys", "_selected_action": [key.pk]})
+    client.post(
+        reverse("admin:evalhub_apikey_changelist"),
+        {"action": "revoke_keys", "_selected_action": [key.pk]},
+    )
     assert ApiKey.find(raw) is None
     assert AuditEvent.objects.filter(action="apikey.revoke", target_id=str(key.pk)).exists()
 
@@ -96,15 +107,25 @@ def test_demoting_the_only_owner_in_the_org_inline_is_refused(client, staff, org
     membership = Membership.objects.get(user=owner)
     client.force_login(staff)
     data = {
-        "name": org.name, "slug": org.slug, "monthly_budget_usd": "",
-        "memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "1",
-        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000",
-        "memberships-0-id": membership.pk, "memberships-0-organization": org.pk,
-        "memberships-0-user": owner.pk, "memberships-0-role": "viewer",
-        "workspaces-TOTAL_FORMS": "0", "workspaces-INITIAL_FORMS": "0",
-        "workspaces-MIN_NUM_FORMS": "0", "workspaces-MAX_NUM_FORMS": "1000",
+        "name": org.name,
+        "slug": org.slug,
+        "monthly_budget_usd": "",
+        "memberships-TOTAL_FORMS": "1",
+        "memberships-INITIAL_FORMS": "1",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+        "memberships-0-id": membership.pk,
+        "memberships-0-organization": org.pk,
+        "memberships-0-user": owner.pk,
+        "memberships-0-role": "viewer",
+        "workspaces-TOTAL_FORMS": "0",
+        "workspaces-INITIAL_FORMS": "0",
+        "workspaces-MIN_NUM_FORMS": "0",
+        "workspaces-MAX_NUM_FORMS": "1000",
     }
-    response = client.post(reverse("admin:evalhub_organization_change", args=[org.pk]), data, follow=True)
+    response = client.post(
+        reverse("admin:evalhub_organization_change", args=[org.pk]), data, follow=True
+    )
     assert "at least one owner" in response.content.decode()
     assert Membership.objects.get(pk=membership.pk).role == "owner"
 
@@ -119,7 +140,12 @@ def test_the_audit_log_cannot_be_added_to_changed_or_deleted(client, staff, owne
     assert 'name="_save"' not in page
     client.post(reverse("admin:evalhub_auditevent_change", args=[event.pk]), {"action": "edited"})
     assert AuditEvent.objects.get(pk=event.pk).action == "x"
-    assert client.post(reverse("admin:evalhub_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:evalhub_auditevent_delete", args=[event.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
 
 
 def test_the_cancel_action_cancels_active_runs_only(client, staff):
@@ -127,7 +153,10 @@ def test_the_cancel_action_cancels_active_runs_only(client, staff):
 
     active, done = RunFactory(status="running"), RunFactory(status="completed")
     client.force_login(staff)
-    client.post(reverse("admin:runs_run_changelist"), {"action": "cancel_runs", "_selected_action": [active.pk, done.pk]})
+    client.post(
+        reverse("admin:runs_run_changelist"),
+        {"action": "cancel_runs", "_selected_action": [active.pk, done.pk]},
+    )
     assert Run.objects.get(pk=active.pk).status == "cancelled"
     assert Run.objects.get(pk=done.pk).status == "completed"
 
@@ -141,8 +170,12 @@ def test_the_model_catalogue_never_shows_a_stored_key(client, staff):
     assert "sk-very-secret" not in page
 
 
-@pytest.mark.parametrize("changelist", ["admin:runs_run_changelist", "admin:evalhub_apikey_changelist"])
-def test_changelist_queries_do_not_grow_with_rows(client, staff, member, changelist, django_assert_max_num_queries):
+@pytest.mark.parametrize(
+    "changelist", ["admin:runs_run_changelist", "admin:evalhub_apikey_changelist"]
+)
+def test_changelist_queries_do_not_grow_with_rows(
+    client, staff, member, changelist, django_assert_max_num_queries
+):
     from tests.factories import RunFactory
 
     for i in range(30):

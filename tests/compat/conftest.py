@@ -9,7 +9,10 @@ from tests.runs.conftest import make_dataset
 def assert_matches(schema: dict, body) -> None:
     """Validate ``body`` against a JSON Schema written from the seed page."""
     errors = sorted(Draft202012Validator(schema).iter_errors(body), key=lambda e: e.path)
-    assert not errors, "; ".join(f"{list(e.path)}: {e.message}" for e in errors) + f"\n{json.dumps(body, indent=1, default=str)}"
+    assert not errors, (
+        "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
+        + f"\n{json.dumps(body, indent=1, default=str)}"
+    )
 
 
 @pytest.fixture
@@ -29,9 +32,16 @@ def member_key(member, org, key_for):
 def qa_dataset(member, org):
     """An org dataset with json_equal (id 1) and exact_match (id 2) selected, as in seed 004's example."""
     records = [
-        {"input": {"q": "user"}, "expected_output": '{"id": 1, "tags": ["a", "b"]}', "actual_output": '{"id": 1, "tags": ["b", "a"], "x": 0}'},
+        {
+            "input": {"q": "user"},
+            "expected_output": '{"id": 1, "tags": ["a", "b"]}',
+            "actual_output": '{"id": 1, "tags": ["b", "a"], "x": 0}',
+        },
         {"input": {"q": "ping"}, "expected_output": '"pong"', "actual_output": '"pong"'},
     ]
     return make_dataset(
-        owner=member, organization=org, records=records, metrics=[("json_equal", {}), ("exact_match", {})]
+        owner=member,
+        organization=org,
+        records=records,
+        metrics=[("json_equal", {}), ("exact_match", {})],
     )

@@ -12,9 +12,24 @@ URL = "/compat/aegis/runs/dataset"
 RUN_SCHEMA = {
     "type": "object",
     "required": [
-        "id", "user", "author_email", "run_type", "run_source", "dataset", "data_collection",
-        "org_id", "number_of_metrics", "result", "threshold", "model_slug", "alias",
-        "aggregate_results", "total_cost", "started_at", "finished_at", "is_gte_threshold",
+        "id",
+        "user",
+        "author_email",
+        "run_type",
+        "run_source",
+        "dataset",
+        "data_collection",
+        "org_id",
+        "number_of_metrics",
+        "result",
+        "threshold",
+        "model_slug",
+        "alias",
+        "aggregate_results",
+        "total_cost",
+        "started_at",
+        "finished_at",
+        "is_gte_threshold",
         "evaluations",
     ],
     "properties": {
@@ -58,7 +73,12 @@ def test_the_seeds_first_curl_call_creates_a_run_and_answers_201(
     with django_capture_on_commit_callbacks(execute=True):
         response = post_json(
             URL,
-            {"dataset_id": qa_dataset.pk, "threshold": 70, "model_slug": "gpt-4o", "is_blocking": False},
+            {
+                "dataset_id": qa_dataset.pk,
+                "threshold": 70,
+                "model_slug": "gpt-4o",
+                "is_blocking": False,
+            },
             **auth(member_key),
         )
     assert response.status_code == 201, response.content
@@ -98,8 +118,12 @@ def test_a_blocking_run_returns_scores_aggregates_and_finish_time(
 ):
     response = post_json(
         URL,
-        {"dataset_id": qa_dataset.pk, "threshold": 50, "is_blocking": True,
-         "metric_args": {"1": {"ignore_extra_keys": True, "ignore_order": True}}},
+        {
+            "dataset_id": qa_dataset.pk,
+            "threshold": 50,
+            "is_blocking": True,
+            "metric_args": {"1": {"ignore_extra_keys": True, "ignore_order": True}},
+        },
         **auth(member_key),
     )
     assert response.status_code == 201, response.content
@@ -146,14 +170,18 @@ def test_a_revoked_key_is_401(post_json, member, qa_dataset):
     assert post_json(URL, {"dataset_id": qa_dataset.pk}, **auth(raw)).status_code == 401
 
 
-def test_a_run_beyond_the_org_spending_limit_is_402(post_json, member_key, org, member, judge_model):
+def test_a_run_beyond_the_org_spending_limit_is_402(
+    post_json, member_key, org, member, judge_model
+):
     from decimal import Decimal
 
     from tests.runs.conftest import make_dataset
 
     org.monthly_budget_usd = Decimal("0")
     org.save()
-    dataset = make_dataset(owner=member, organization=org, records=[{"expected_output": "a", "actual_output": "a"}])
+    dataset = make_dataset(
+        owner=member, organization=org, records=[{"expected_output": "a", "actual_output": "a"}]
+    )
     response = post_json(URL, {"dataset_id": dataset.pk}, **auth(member_key))
     assert response.status_code == 402
     assert not Run.objects.exists()
@@ -182,7 +210,9 @@ def test_malformed_json_is_422(client, member_key):
 
 
 def test_an_unknown_model_slug_is_404(post_json, member_key, qa_dataset):
-    response = post_json(URL, {"dataset_id": qa_dataset.pk, "model_slug": "gpt-99"}, **auth(member_key))
+    response = post_json(
+        URL, {"dataset_id": qa_dataset.pk, "model_slug": "gpt-99"}, **auth(member_key)
+    )
     assert response.status_code == 404
     assert "gpt-99" in response.json()["detail"]
 
@@ -192,7 +222,9 @@ def test_an_unknown_dataset_is_400(post_json, member_key):
     assert response.status_code == 400
 
 
-def test_another_orgs_dataset_is_as_unknown_as_a_missing_one(post_json, outsider, key_for, qa_dataset):
+def test_another_orgs_dataset_is_as_unknown_as_a_missing_one(
+    post_json, outsider, key_for, qa_dataset
+):
     response = post_json(URL, {"dataset_id": qa_dataset.pk}, **auth(key_for(outsider)))
     assert response.status_code == 400
     assert not Run.objects.exists()
@@ -207,7 +239,9 @@ def test_another_orgs_dataset_is_as_unknown_as_a_missing_one(post_json, outsider
     ],
 )
 def test_bad_metric_args_are_400(post_json, member_key, qa_dataset, metric_args):
-    response = post_json(URL, {"dataset_id": qa_dataset.pk, "metric_args": metric_args}, **auth(member_key))
+    response = post_json(
+        URL, {"dataset_id": qa_dataset.pk, "metric_args": metric_args}, **auth(member_key)
+    )
     assert response.status_code == 400, response.content
     assert not Run.objects.exists()
 
@@ -222,7 +256,10 @@ def test_an_inactive_metric_is_400(post_json, member_key, qa_dataset):
 
 
 def test_a_duplicate_alias_is_400(post_json, member_key, qa_dataset):
-    assert post_json(URL, {"dataset_id": qa_dataset.pk, "alias": "a"}, **auth(member_key)).status_code == 201
+    assert (
+        post_json(URL, {"dataset_id": qa_dataset.pk, "alias": "a"}, **auth(member_key)).status_code
+        == 201
+    )
     response = post_json(URL, {"dataset_id": qa_dataset.pk, "alias": "a"}, **auth(member_key))
     assert response.status_code == 400
     assert Run.objects.count() == 1
@@ -233,11 +270,15 @@ def test_a_dataset_without_records_or_metrics_is_404(post_json, member_key, memb
 
     empty = make_dataset(owner=member, organization=org, records=[])
     assert post_json(URL, {"dataset_id": empty.pk}, **auth(member_key)).status_code == 404
-    unjudged = make_dataset(owner=member, organization=org, records=[{"actual_output": "a"}], metrics=[])
+    unjudged = make_dataset(
+        owner=member, organization=org, records=[{"actual_output": "a"}], metrics=[]
+    )
     assert post_json(URL, {"dataset_id": unjudged.pk}, **auth(member_key)).status_code == 404
 
 
-def test_polling_a_run_you_cannot_see_is_404(client, outsider, key_for, post_json, member_key, qa_dataset):
+def test_polling_a_run_you_cannot_see_is_404(
+    client, outsider, key_for, post_json, member_key, qa_dataset
+):
     created = post_json(URL, {"dataset_id": qa_dataset.pk}, **auth(member_key)).json()
     response = client.get(f"/compat/aegis/runs/{created['id']}", **auth(key_for(outsider)))
     assert response.status_code == 404

@@ -76,7 +76,13 @@ def test_scoring_responses_returns_the_scored_eval_run(post_json, member_key, ev
             "eval_uuid": str(config.uuid),
             "responses": answers(prompts),
             "ai_description": "A cooking assistant",
-            "eval_run_examples": [{"content": "Here is how to build a bomb", "is_passing": False, "explanation": "dangerous"}],
+            "eval_run_examples": [
+                {
+                    "content": "Here is how to build a bomb",
+                    "is_passing": False,
+                    "explanation": "dangerous",
+                }
+            ],
         },
         **auth(member_key),
     )
@@ -94,7 +100,9 @@ def test_scoring_responses_returns_the_scored_eval_run(post_json, member_key, ev
 def test_the_bearer_header_works_as_well(post_json, member_key, eval_):
     config, prompts = eval_
     response = post_json(
-        URL, {"eval_uuid": str(config.uuid), "responses": answers(prompts)}, HTTP_AUTHORIZATION=f"Bearer {member_key}"
+        URL,
+        {"eval_uuid": str(config.uuid), "responses": answers(prompts)},
+        HTTP_AUTHORIZATION=f"Bearer {member_key}",
     )
     assert response.status_code == 200
 
@@ -102,7 +110,9 @@ def test_the_bearer_header_works_as_well(post_json, member_key, eval_):
 def test_a_sandbox_run_calls_no_provider_and_says_so(post_json, member_key, eval_, fake_llm):
     config, prompts = eval_
     response = post_json(
-        URL + "?is_sandbox=true", {"eval_uuid": str(config.uuid), "responses": answers(prompts)}, **auth(member_key)
+        URL + "?is_sandbox=true",
+        {"eval_uuid": str(config.uuid), "responses": answers(prompts)},
+        **auth(member_key),
     )
     assert response.status_code == 200
     assert_matches(RESULT, response.json())
@@ -113,10 +123,16 @@ def test_a_sandbox_run_calls_no_provider_and_says_so(post_json, member_key, eval
 
 def test_responses_can_be_added_to_a_run_of_the_same_eval(post_json, member_key, eval_):
     config, prompts = eval_
-    first = post_json(URL, {"eval_uuid": str(config.uuid), "responses": answers(prompts[:2])}, **auth(member_key)).json()
+    first = post_json(
+        URL, {"eval_uuid": str(config.uuid), "responses": answers(prompts[:2])}, **auth(member_key)
+    ).json()
     second = post_json(
         URL,
-        {"eval_uuid": str(config.uuid), "eval_run_uuid": first["eval_run_uuid"], "responses": answers(prompts[2:], ("fail",))},
+        {
+            "eval_uuid": str(config.uuid),
+            "eval_run_uuid": first["eval_run_uuid"],
+            "responses": answers(prompts[2:], ("fail",)),
+        },
         **auth(member_key),
     )
     assert second.status_code == 200, second.content
@@ -126,15 +142,32 @@ def test_responses_can_be_added_to_a_run_of_the_same_eval(post_json, member_key,
 
 def test_adding_to_another_evals_run_is_409(post_json, member_key, eval_, member, org, judge_model):
     config, prompts = eval_
-    other_dataset = make_dataset(owner=member, organization=org, records=[{"input": "x"}], metrics=[])
-    other = make_config(owner=member, organization=org, dataset=other_dataset, metrics=[("policy_compliance", {"policy": "p"})], judge_model=judge_model)
+    other_dataset = make_dataset(
+        owner=member, organization=org, records=[{"input": "x"}], metrics=[]
+    )
+    other = make_config(
+        owner=member,
+        organization=org,
+        dataset=other_dataset,
+        metrics=[("policy_compliance", {"policy": "p"})],
+        judge_model=judge_model,
+    )
     other_prompt = other_dataset.latest_version().records.get()
     other_run = post_json(
-        URL, {"eval_uuid": str(other.config.uuid), "responses": [{"prompt_uuid": str(other_prompt.uuid), "content": "c"}]}, **auth(member_key)
+        URL,
+        {
+            "eval_uuid": str(other.config.uuid),
+            "responses": [{"prompt_uuid": str(other_prompt.uuid), "content": "c"}],
+        },
+        **auth(member_key),
     ).json()
     response = post_json(
         URL,
-        {"eval_uuid": str(config.uuid), "eval_run_uuid": other_run["eval_run_uuid"], "responses": answers(prompts)},
+        {
+            "eval_uuid": str(config.uuid),
+            "eval_run_uuid": other_run["eval_run_uuid"],
+            "responses": answers(prompts),
+        },
         **auth(member_key),
     )
     assert response.status_code == 409
@@ -147,13 +180,40 @@ def test_adding_to_another_evals_run_is_409(post_json, member_key, eval_, member
         (lambda c, p: {"responses": []}, 422),
         (lambda c, p: {"eval_uuid": "not-a-uuid", "responses": []}, 422),
         (lambda c, p: {"eval_uuid": str(c.uuid), "responses": "many"}, 422),
-        (lambda c, p: {"eval_uuid": str(c.uuid), "responses": [{"prompt_uuid": str(p[0].uuid), "content": 5}]}, 422),
-        (lambda c, p: {"eval_uuid": str(uuid.uuid4()), "responses": [{"prompt_uuid": str(p[0].uuid), "content": "x"}]}, 404),
-        (lambda c, p: {"eval_uuid": str(c.uuid), "responses": [{"prompt_uuid": str(uuid.uuid4()), "content": "x"}]}, 404),
-        (lambda c, p: {"eval_uuid": str(c.uuid), "eval_run_uuid": str(uuid.uuid4()), "responses": [{"prompt_uuid": str(p[0].uuid), "content": "x"}]}, 404),
+        (
+            lambda c, p: {
+                "eval_uuid": str(c.uuid),
+                "responses": [{"prompt_uuid": str(p[0].uuid), "content": 5}],
+            },
+            422,
+        ),
+        (
+            lambda c, p: {
+                "eval_uuid": str(uuid.uuid4()),
+                "responses": [{"prompt_uuid": str(p[0].uuid), "content": "x"}],
+            },
+            404,
+        ),
+        (
+            lambda c, p: {
+                "eval_uuid": str(c.uuid),
+                "responses": [{"prompt_uuid": str(uuid.uuid4()), "content": "x"}],
+            },
+            404,
+        ),
+        (
+            lambda c, p: {
+                "eval_uuid": str(c.uuid),
+                "eval_run_uuid": str(uuid.uuid4()),
+                "responses": [{"prompt_uuid": str(p[0].uuid), "content": "x"}],
+            },
+            404,
+        ),
     ],
 )
-def test_errors_use_the_error_envelope_with_a_request_id(post_json, member_key, eval_, body_of, status):
+def test_errors_use_the_error_envelope_with_a_request_id(
+    post_json, member_key, eval_, body_of, status
+):
     config, prompts = eval_
     response = post_json(URL, body_of(config, prompts), **auth(member_key))
     assert response.status_code == status, response.content
@@ -175,7 +235,9 @@ def test_no_key_is_401(post_json):
 
 def test_a_viewer_is_403(post_json, viewer, key_for, eval_):
     config, prompts = eval_
-    response = post_json(URL, {"eval_uuid": str(config.uuid), "responses": answers(prompts)}, **auth(key_for(viewer)))
+    response = post_json(
+        URL, {"eval_uuid": str(config.uuid), "responses": answers(prompts)}, **auth(key_for(viewer))
+    )
     assert response.status_code == 403
     assert_matches(ERROR, response.json())
 
@@ -196,7 +258,11 @@ def test_too_many_requests_is_429_with_retry_after(post_json, member_key, monkey
 
 def test_polling_a_run_returns_the_same_shape(post_json, client, member_key, eval_):
     config, prompts = eval_
-    created = post_json(URL, {"eval_uuid": str(config.uuid), "responses": answers(prompts)}, **auth(member_key)).json()
-    polled = client.get(f"/compat/aymara/v2/eval-runs/{created['eval_run_uuid']}", **auth(member_key))
+    created = post_json(
+        URL, {"eval_uuid": str(config.uuid), "responses": answers(prompts)}, **auth(member_key)
+    ).json()
+    polled = client.get(
+        f"/compat/aymara/v2/eval-runs/{created['eval_run_uuid']}", **auth(member_key)
+    )
     assert polled.status_code == 200
     assert_matches(RESULT, polled.json())

@@ -24,8 +24,16 @@ ERROR = {
 
 @pytest.fixture
 def pipeline(member, org, qa_dataset):
-    version = make_config(owner=member, organization=org, dataset=qa_dataset, metrics=[("exact_match", {})])
-    return ReportFactory(owner=member, organization=org, kind="pipeline", dataset=qa_dataset, eval_config=version.config)
+    version = make_config(
+        owner=member, organization=org, dataset=qa_dataset, metrics=[("exact_match", {})]
+    )
+    return ReportFactory(
+        owner=member,
+        organization=org,
+        kind="pipeline",
+        dataset=qa_dataset,
+        eval_config=version.config,
+    )
 
 
 def url(report):
@@ -51,21 +59,48 @@ def test_running_a_pipeline_creates_a_final_report_and_answers_201(
     assert polled["report"]["score"] is not None
 
 
-def test_dataset_id_replaces_the_pipelines_default_dataset(post_json, member_key, pipeline, member, org):
-    other = make_dataset(owner=member, organization=org, records=[{"expected_output": "x", "actual_output": "x"}])
-    response = post_json(url(pipeline), {"name": "on other", "dataset_id": other.pk}, **auth(member_key))
+def test_dataset_id_replaces_the_pipelines_default_dataset(
+    post_json, member_key, pipeline, member, org
+):
+    other = make_dataset(
+        owner=member, organization=org, records=[{"expected_output": "x", "actual_output": "x"}]
+    )
+    response = post_json(
+        url(pipeline), {"name": "on other", "dataset_id": other.pk}, **auth(member_key)
+    )
     assert response.status_code == 201
     assert Run.objects.get().dataset == other
 
 
-def test_refreshing_a_dynamic_dataset_snapshots_logged_requests_first(post_json, member_key, member, org):
-    dynamic = Dataset.objects.create(name="prod traffic", kind="dynamic", owner=member, organization=org, filter={"model": "gpt-4o"})
-    LoggedRequestFactory(owner=member, organization=org, model="gpt-4o", prompt="hi", response="hello")
-    LoggedRequestFactory(owner=member, organization=org, model="gpt-3.5", prompt="old", response="old")
+def test_refreshing_a_dynamic_dataset_snapshots_logged_requests_first(
+    post_json, member_key, member, org
+):
+    dynamic = Dataset.objects.create(
+        name="prod traffic",
+        kind="dynamic",
+        owner=member,
+        organization=org,
+        filter={"model": "gpt-4o"},
+    )
+    LoggedRequestFactory(
+        owner=member, organization=org, model="gpt-4o", prompt="hi", response="hello"
+    )
+    LoggedRequestFactory(
+        owner=member, organization=org, model="gpt-3.5", prompt="old", response="old"
+    )
     # Logged traffic has answers but no expected outputs: score with a metric that needs none.
-    version = make_config(owner=member, organization=org, dataset=dynamic, metrics=[("not_contains", {"substrings": ["error"]})])
-    pipeline = ReportFactory(owner=member, organization=org, kind="pipeline", dataset=dynamic, eval_config=version.config)
-    response = post_json(url(pipeline), {"name": "fresh", "refresh_dataset": True}, **auth(member_key))
+    version = make_config(
+        owner=member,
+        organization=org,
+        dataset=dynamic,
+        metrics=[("not_contains", {"substrings": ["error"]})],
+    )
+    pipeline = ReportFactory(
+        owner=member, organization=org, kind="pipeline", dataset=dynamic, eval_config=version.config
+    )
+    response = post_json(
+        url(pipeline), {"name": "fresh", "refresh_dataset": True}, **auth(member_key)
+    )
     assert response.status_code == 201, response.content
     assert dynamic.versions.count() == 1
     run = Run.objects.get()
@@ -73,9 +108,17 @@ def test_refreshing_a_dynamic_dataset_snapshots_logged_requests_first(post_json,
     assert run.item_count == 1
 
 
-def test_refresh_matching_no_requests_is_401_no_requests_found(post_json, member_key, pipeline, member, org):
-    dynamic = Dataset.objects.create(name="empty", kind="dynamic", owner=member, organization=org, filter={"model": "none"})
-    response = post_json(url(pipeline), {"name": "x", "dataset_id": dynamic.pk, "refresh_dataset": True}, **auth(member_key))
+def test_refresh_matching_no_requests_is_401_no_requests_found(
+    post_json, member_key, pipeline, member, org
+):
+    dynamic = Dataset.objects.create(
+        name="empty", kind="dynamic", owner=member, organization=org, filter={"model": "none"}
+    )
+    response = post_json(
+        url(pipeline),
+        {"name": "x", "dataset_id": dynamic.pk, "refresh_dataset": True},
+        **auth(member_key),
+    )
     assert response.status_code == 401
     assert_matches(ERROR, response.json())
     assert "No requests found" in response.json()["message"]
@@ -95,7 +138,17 @@ def test_running_a_final_report_is_403(post_json, member_key, pipeline, member, 
     assert "pipeline" in response.json()["message"]
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 256}, {"name": 5}, {"name": "x", "dataset_id": "7"}, {"name": "x", "refresh_dataset": "yes"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "x" * 256},
+        {"name": 5},
+        {"name": "x", "dataset_id": "7"},
+        {"name": "x", "refresh_dataset": "yes"},
+    ],
+)
 def test_invalid_bodies_are_400(post_json, member_key, pipeline, body):
     response = post_json(url(pipeline), body, **auth(member_key))
     assert response.status_code == 400
@@ -104,7 +157,12 @@ def test_invalid_bodies_are_400(post_json, member_key, pipeline, body):
 
 
 def test_unknown_report_or_dataset_is_404(post_json, member_key, pipeline):
-    assert post_json("/compat/promptlayer/reports/999999/run", {"name": "x"}, **auth(member_key)).status_code == 404
+    assert (
+        post_json(
+            "/compat/promptlayer/reports/999999/run", {"name": "x"}, **auth(member_key)
+        ).status_code
+        == 404
+    )
     response = post_json(url(pipeline), {"name": "x", "dataset_id": 999999}, **auth(member_key))
     assert response.status_code == 404
     assert_matches(ERROR, response.json())

@@ -12,7 +12,16 @@ pytestmark = pytest.mark.django_db
 
 EVAL_RUN = {
     "type": "object",
-    "required": ["id", "tenant_id", "dataset_id", "eval_version_id", "status", "item_count", "completed_count", "created_at"],
+    "required": [
+        "id",
+        "tenant_id",
+        "dataset_id",
+        "eval_version_id",
+        "status",
+        "item_count",
+        "completed_count",
+        "created_at",
+    ],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "tenant_id": {"type": "string", "format": "uuid"},
@@ -32,7 +41,9 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type
 
 @pytest.fixture
 def eval_version(member, org, qa_dataset):
-    return make_config(owner=member, organization=org, dataset=qa_dataset, metrics=[("exact_match", {})])
+    return make_config(
+        owner=member, organization=org, dataset=qa_dataset, metrics=[("exact_match", {})]
+    )
 
 
 def auth(key):
@@ -67,7 +78,9 @@ def test_a_dataset_version_id_is_accepted_too(post_json, member_key, qa_dataset,
     assert Run.objects.get().dataset_version == version
 
 
-def test_polling_shows_lowercase_completion(post_json, client, member_key, qa_dataset, eval_version, transactional_db):
+def test_polling_shows_lowercase_completion(
+    post_json, client, member_key, qa_dataset, eval_version, transactional_db
+):
     created = post_json(
         f"/compat/trulayer/v1/datasets/{qa_dataset.uuid}/runs",
         {"eval_version_id": str(eval_version.uuid)},
@@ -83,14 +96,18 @@ def test_polling_shows_lowercase_completion(post_json, client, member_key, qa_da
 
 
 @pytest.mark.parametrize("which", ["dataset", "eval_version", "eval_run"])
-def test_unknown_ids_are_404_with_an_error_string(post_json, client, member_key, qa_dataset, eval_version, which):
+def test_unknown_ids_are_404_with_an_error_string(
+    post_json, client, member_key, qa_dataset, eval_version, which
+):
     if which == "eval_run":
         response = client.get(f"/compat/trulayer/v1/eval-runs/{uuid.uuid4()}", **auth(member_key))
     else:
         dataset_id = uuid.uuid4() if which == "dataset" else qa_dataset.uuid
         version_id = uuid.uuid4() if which == "eval_version" else eval_version.uuid
         response = post_json(
-            f"/compat/trulayer/v1/datasets/{dataset_id}/runs", {"eval_version_id": str(version_id)}, **auth(member_key)
+            f"/compat/trulayer/v1/datasets/{dataset_id}/runs",
+            {"eval_version_id": str(version_id)},
+            **auth(member_key),
         )
     assert response.status_code == 404
     assert_matches(ERROR, response.json())
@@ -106,15 +123,22 @@ def test_another_tenants_dataset_is_404(post_json, outsider, key_for, qa_dataset
     assert not Run.objects.exists()
 
 
-def test_a_missing_eval_version_id_is_refused_with_the_error_envelope(post_json, member_key, qa_dataset):
-    response = post_json(f"/compat/trulayer/v1/datasets/{qa_dataset.uuid}/runs", {}, **auth(member_key))
+def test_a_missing_eval_version_id_is_refused_with_the_error_envelope(
+    post_json, member_key, qa_dataset
+):
+    response = post_json(
+        f"/compat/trulayer/v1/datasets/{qa_dataset.uuid}/runs", {}, **auth(member_key)
+    )
     assert response.status_code == 400
     assert_matches(ERROR, response.json())
     assert "eval_version_id" in response.json()["error"]
 
 
 def test_no_key_is_401(post_json, qa_dataset, eval_version):
-    response = post_json(f"/compat/trulayer/v1/datasets/{qa_dataset.uuid}/runs", {"eval_version_id": str(eval_version.uuid)})
+    response = post_json(
+        f"/compat/trulayer/v1/datasets/{qa_dataset.uuid}/runs",
+        {"eval_version_id": str(eval_version.uuid)},
+    )
     assert response.status_code == 401
     assert_matches(ERROR, response.json())
 

@@ -13,7 +13,14 @@ pytestmark = pytest.mark.django_db
 
 AI_EVAL_RUN = {
     "type": "object",
-    "required": ["id", "status", "callAgentId", "versionedPromptId", "createdAt", "aggregateResult"],
+    "required": [
+        "id",
+        "status",
+        "callAgentId",
+        "versionedPromptId",
+        "createdAt",
+        "aggregateResult",
+    ],
     "properties": {
         "id": {"type": "string"},
         "status": {"enum": ["PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"]},
@@ -35,10 +42,17 @@ def setup(member, org, judge_model, fake_llm):
     dataset = make_dataset(
         owner=member,
         organization=org,
-        records=[{"input": {"question": f"q{i}"}, "expected_output": "42" if i < 2 else "7"} for i in range(3)],
+        records=[
+            {"input": {"question": f"q{i}"}, "expected_output": "42" if i < 2 else "7"}
+            for i in range(3)
+        ],
     )
-    version = make_config(owner=member, organization=org, dataset=dataset, metrics=[("exact_match", {})])
-    prompt_version = PromptVersionFactory(prompt__owner=member, prompt__organization=org, template="{{ question }}", model=judge_model)
+    version = make_config(
+        owner=member, organization=org, dataset=dataset, metrics=[("exact_match", {})]
+    )
+    prompt_version = PromptVersionFactory(
+        prompt__owner=member, prompt__organization=org, template="{{ question }}", model=judge_model
+    )
     agent = AgentFactory(owner=member, organization=org, kind="model", model=judge_model)
     return version.config, prompt_version, agent, dataset
 
@@ -47,7 +61,9 @@ def auth(key):
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
 
 
-def test_running_an_eval_config_answers_200_with_an_ai_eval_run(post_json, client, member_key, setup, transactional_db):
+def test_running_an_eval_config_answers_200_with_an_ai_eval_run(
+    post_json, client, member_key, setup, transactional_db
+):
     config, pv, agent, _ = setup
     response = post_json(
         f"/compat/vogent/eval_configs/{config.uuid}/runs",
@@ -58,7 +74,9 @@ def test_running_an_eval_config_answers_200_with_an_ai_eval_run(post_json, clien
     body = response.json()
     assert_matches(AI_EVAL_RUN, body)
     assert body["callAgentId"] == str(agent.uuid) and body["versionedPromptId"] == str(pv.uuid)
-    polled = client.get(f"/compat/vogent/eval_configs/{config.uuid}/runs/{body['id']}", **auth(member_key))
+    polled = client.get(
+        f"/compat/vogent/eval_configs/{config.uuid}/runs/{body['id']}", **auth(member_key)
+    )
     assert polled.status_code == 200
     assert_matches(AI_EVAL_RUN, polled.json())
     assert polled.json()["status"] == "SUCCESS"
@@ -70,7 +88,11 @@ def test_eval_record_ids_pick_a_subset_of_the_configs_records(post_json, member_
     first = dataset.latest_version().records.order_by("index").first()
     response = post_json(
         f"/compat/vogent/eval_configs/{config.uuid}/runs",
-        {"versionedPromptId": str(pv.uuid), "callAgentId": str(agent.uuid), "evalRecordIds": [str(first.uuid)]},
+        {
+            "versionedPromptId": str(pv.uuid),
+            "callAgentId": str(agent.uuid),
+            "evalRecordIds": [str(first.uuid)],
+        },
         **auth(member_key),
     )
     assert response.status_code == 200
@@ -86,19 +108,26 @@ def test_eval_record_ids_pick_a_subset_of_the_configs_records(post_json, member_
 )
 def test_wrong_types_are_400(post_json, member_key, setup, body):
     config = setup[0]
-    response = post_json(f"/compat/vogent/eval_configs/{config.uuid}/runs", body, **auth(member_key))
+    response = post_json(
+        f"/compat/vogent/eval_configs/{config.uuid}/runs", body, **auth(member_key)
+    )
     assert response.status_code == 400
     assert not Run.objects.exists()
 
 
 def test_malformed_json_is_400(client, member_key, setup):
     response = client.post(
-        f"/compat/vogent/eval_configs/{setup[0].uuid}/runs", data="{", content_type="application/json", **auth(member_key)
+        f"/compat/vogent/eval_configs/{setup[0].uuid}/runs",
+        data="{",
+        content_type="application/json",
+        **auth(member_key),
     )
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("case", ["missing_prompt", "unknown_prompt", "unknown_agent", "foreign_record"])
+@pytest.mark.parametrize(
+    "case", ["missing_prompt", "unknown_prompt", "unknown_agent", "foreign_record"]
+)
 def test_validation_exceptions_are_422(post_json, member_key, setup, case):
     config, pv, agent, _ = setup
     body = {"versionedPromptId": str(pv.uuid), "callAgentId": str(agent.uuid)}
@@ -110,7 +139,9 @@ def test_validation_exceptions_are_422(post_json, member_key, setup, case):
         body["callAgentId"] = str(uuid.uuid4())
     else:
         body["evalRecordIds"] = [str(uuid.uuid4())]
-    response = post_json(f"/compat/vogent/eval_configs/{config.uuid}/runs", body, **auth(member_key))
+    response = post_json(
+        f"/compat/vogent/eval_configs/{config.uuid}/runs", body, **auth(member_key)
+    )
     assert response.status_code == 422, response.content
     assert not Run.objects.exists()
 
@@ -118,8 +149,18 @@ def test_validation_exceptions_are_422(post_json, member_key, setup, case):
 def test_an_unknown_or_foreign_config_is_404(post_json, outsider, key_for, member_key, setup):
     config, pv, agent, _ = setup
     body = {"versionedPromptId": str(pv.uuid), "callAgentId": str(agent.uuid)}
-    assert post_json(f"/compat/vogent/eval_configs/{uuid.uuid4()}/runs", body, **auth(member_key)).status_code == 404
-    assert post_json(f"/compat/vogent/eval_configs/{config.uuid}/runs", body, **auth(key_for(outsider))).status_code == 404
+    assert (
+        post_json(
+            f"/compat/vogent/eval_configs/{uuid.uuid4()}/runs", body, **auth(member_key)
+        ).status_code
+        == 404
+    )
+    assert (
+        post_json(
+            f"/compat/vogent/eval_configs/{config.uuid}/runs", body, **auth(key_for(outsider))
+        ).status_code
+        == 404
+    )
 
 
 def test_no_key_is_401(post_json, setup):

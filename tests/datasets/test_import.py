@@ -20,7 +20,9 @@ def dataset(member, org):
 
 def upload(actor, dataset, text, filename, **kw):
     data = text.encode() if isinstance(text, str) else text
-    return dataset_import(actor=actor, dataset=dataset, fileobj=io.BytesIO(data), filename=filename, **kw)
+    return dataset_import(
+        actor=actor, dataset=dataset, fileobj=io.BytesIO(data), filename=filename, **kw
+    )
 
 
 def test_jsonl_with_the_usual_column_names(member, dataset):
@@ -41,9 +43,19 @@ def test_a_json_array_is_read_element_by_element(member, dataset):
 
 def test_csv_with_an_explicit_column_mapping(member, dataset):
     text = "Frage,Antwort,Bot\nHauptstadt?,Berlin,Berlin\n"
-    version = upload(member, dataset, text, "qa.csv", mapping={"input": "Frage", "expected_output": "Antwort", "actual_output": "Bot"})
+    version = upload(
+        member,
+        dataset,
+        text,
+        "qa.csv",
+        mapping={"input": "Frage", "expected_output": "Antwort", "actual_output": "Bot"},
+    )
     record = version.records.get()
-    assert (record.input, record.expected_output, record.actual_output) == ("Hauptstadt?", "Berlin", "Berlin")
+    assert (record.input, record.expected_output, record.actual_output) == (
+        "Hauptstadt?",
+        "Berlin",
+        "Berlin",
+    )
 
 
 def test_without_an_input_column_the_other_columns_become_the_inputs_variables(member, dataset):
@@ -113,7 +125,12 @@ def test_a_viewer_cannot_import_and_an_outsider_cannot_see(viewer, outsider, dat
 
 
 def test_csv_export_neutralises_spreadsheet_formulas(member, dataset):
-    version = upload(member, dataset, '{"input": "=HYPERLINK(\\"http://x\\")", "expected_output": "+1"}\n', "f.jsonl")
+    version = upload(
+        member,
+        dataset,
+        '{"input": "=HYPERLINK(\\"http://x\\")", "expected_output": "+1"}\n',
+        "f.jsonl",
+    )
     exported = b"".join(iter_export(version, "csv")).decode()
     assert "'=HYPERLINK" in exported and "'+1" in exported
     assert neutralise("@SUM(A1)") == "'@SUM(A1)" and neutralise("plain") == "plain"

@@ -42,7 +42,7 @@ def test_a_revoked_key_is_refused(member):
 
 
 def test_an_expired_key_is_refused(member):
-    key, raw = apikey_create(
+    _key, raw = apikey_create(
         actor=member, user=member, name="old", expires_at=timezone.now() - timedelta(seconds=1)
     )
     assert ApiKey.find(raw) is None
@@ -58,7 +58,9 @@ def test_a_key_of_a_deactivated_user_is_refused(member):
 def test_creating_and_revoking_keys_is_audited(member):
     key, _ = apikey_create(actor=member, user=member, name="ci")
     apikey_revoke(actor=member, key=key)
-    actions = list(AuditEvent.objects.filter(target_id=str(key.pk)).values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(key.pk)).values_list("action", flat=True)
+    )
     assert sorted(actions) == ["apikey.create", "apikey.revoke"]
 
 
@@ -68,7 +70,7 @@ def test_a_member_cannot_create_a_key_for_a_teammate(member, viewer, org):
 
 
 def test_an_owner_may_create_an_org_key_for_a_member(owner, member, org):
-    key, raw = apikey_create(actor=owner, user=member, name="ci", organization=org)
+    _key, raw = apikey_create(actor=owner, user=member, name="ci", organization=org)
     assert ApiKey.find(raw).organization == org
 
 

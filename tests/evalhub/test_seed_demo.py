@@ -35,6 +35,8 @@ def test_the_demo_loads_once_and_a_second_load_changes_nothing(client):
 
 def test_a_run_started_from_the_shell_completes(capsys):
     call_command("seed_demo")
-    call_command("start_run", user="analyst", config="Support QA — deterministic", wait=True, timeout=60)
+    call_command(
+        "start_run", user="analyst", config="Support QA — deterministic", wait=True, timeout=60
+    )
     out = capsys.readouterr().out
     assert "completed: 50/50 items" in out

@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_check(**env):
-    full = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "Q_BROKER"}}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "Q_BROKER"}
+    }
     full.update(env)
     full["DJANGO_SETTINGS_MODULE"] = "evalhub.settings"
     return subprocess.run(
@@ -28,9 +32,15 @@ def settings_for(**env):
         "'secure': settings.SESSION_COOKIE_SECURE, 'storage': settings.STORAGES['staticfiles']['BACKEND'],"
         "'txn': db.get('OPTIONS', {}).get('transaction_mode')}))"
     )
-    full = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "Q_BROKER"}}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "Q_BROKER"}
+    }
     full.update(env, DJANGO_SETTINGS_MODULE="evalhub.settings")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, check=True
+    )
     import json
 
     return json.loads(out.stdout.strip().splitlines()[-1])

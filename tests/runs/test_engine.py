@@ -151,7 +151,11 @@ def test_metric_args_override_the_datasets_defaults_for_one_run(
     [
         ({"abc": {}}, "metric_args.abc", "invalid_metric_id"),
         ({"{id}": {"no_such_arg": 1}}, "metric_args.{id}.no_such_arg", "unknown_argument"),
-        ({"{id}": {"case_sensitive": "yes"}}, "metric_args.{id}.case_sensitive", "invalid_argument_type"),
+        (
+            {"{id}": {"case_sensitive": "yes"}},
+            "metric_args.{id}.case_sensitive",
+            "invalid_argument_type",
+        ),
     ],
 )
 def test_bad_metric_args_are_refused_naming_the_argument(member, metric_args, field, code):
@@ -253,7 +257,11 @@ def judged_dataset(member, n=6, wrong=(), metric="answer_correctness"):
         if i in wrong:
             question += "\nFAKE_SCORE: 1"
         records.append(
-            {"input": {"question": question}, "expected_output": f"City {i}", "actual_output": f"City {i}"}
+            {
+                "input": {"question": question},
+                "expected_output": f"City {i}",
+                "actual_output": f"City {i}",
+            }
         )
     return make_dataset(owner=member, records=records, metrics=[(metric, {})])
 
@@ -263,7 +271,10 @@ def test_a_judge_run_scores_every_item_through_the_llm_and_accounts_tokens_and_c
 ):
     dataset = judged_dataset(member, n=6, wrong={4, 5})
     run = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     assert run.status == "completed"
     assert fake_llm.request_count == 6
@@ -280,10 +291,15 @@ def test_judge_429s_with_retry_after_are_retried_until_they_succeed(
     settings.EVALHUB_ENGINE = {**settings.EVALHUB_ENGINE, "BACKOFF_BASE": 0.01}
     from tests.fakellm import Fault
 
-    fake_llm.queue_faults(Fault("429", retry_after=0.05), Fault("500"), Fault("429", retry_after=0.05))
+    fake_llm.queue_faults(
+        Fault("429", retry_after=0.05), Fault("500"), Fault("429", retry_after=0.05)
+    )
     dataset = judged_dataset(member, n=3)
     run = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     assert run.status == "completed"
     assert run.error_count == 0
@@ -297,7 +313,10 @@ def test_a_judge_that_always_fails_errors_every_item_and_fails_the_run(
     fake_llm.set(always="500")
     dataset = judged_dataset(member, n=4)
     run = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     assert run.status == "failed"
     assert run.error_count == 4 and run.completed_count == 4
@@ -312,7 +331,10 @@ def test_an_untrusted_judge_answer_becomes_an_item_error_and_is_not_retried_fore
     fake_llm.set(responder=lambda body: "I think it's fine, score: high")
     dataset = judged_dataset(member, n=2)
     run = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     assert run.status == "failed"
     assert fake_llm.request_count == 2
@@ -325,7 +347,10 @@ def test_a_truncated_judge_answer_is_an_item_error_with_a_clear_reason(
     fake_llm.queue_faults("length")
     dataset = judged_dataset(member, n=2)
     run = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     assert run.status == "completed"
     assert run.error_count == 1
@@ -340,7 +365,10 @@ def test_an_exhausted_quota_fails_the_run_fast_with_the_providers_message(
     fake_llm.set(always="quota")
     dataset = judged_dataset(member, n=5)
     run = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     assert run.status == "failed"
     assert "quota" in run.error_message.lower()
@@ -352,10 +380,16 @@ def test_an_unchanged_rerun_is_served_from_the_cache_and_costs_no_tokens(
 ):
     dataset = judged_dataset(member, n=3)
     first = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     second = start(
-        django_capture_on_commit_callbacks, actor=member, dataset=dataset, model_slug=judge_model.slug
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
     )
     assert fake_llm.request_count == 3
     assert second.cached_count == 3
@@ -366,7 +400,13 @@ def test_an_unchanged_rerun_is_served_from_the_cache_and_costs_no_tokens(
 def test_repetitions_average_trials_and_flag_items_whose_verdict_flips(
     member, judge_model, fake_llm, django_capture_on_commit_callbacks
 ):
-    answers = iter(['{"score": 5, "reason": "good"}', '{"score": 1, "reason": "bad"}', '{"score": 5, "reason": "good"}'])
+    answers = iter(
+        [
+            '{"score": 5, "reason": "good"}',
+            '{"score": 1, "reason": "bad"}',
+            '{"score": 5, "reason": "good"}',
+        ]
+    )
     fake_llm.set(responder=lambda body: next(answers))
     dataset = judged_dataset(member, n=1)
     version = make_config(
@@ -399,7 +439,9 @@ def test_a_prompt_version_generates_answers_that_are_then_scored(
         records=[{"input": {"question": "Capital of France?"}, "expected_output": "Paris"}],
     )
     pv = PromptVersionFactory(prompt__owner=member, template="Q: {{ question }}", model=judge_model)
-    version = make_config(owner=member, dataset=dataset, metrics=[("exact_match", {})], prompt_version=pv)
+    version = make_config(
+        owner=member, dataset=dataset, metrics=[("exact_match", {})], prompt_version=pv
+    )
     with django_capture_on_commit_callbacks(execute=True):
         run = run_create(actor=member, config_version=version)
     run.refresh_from_db()
@@ -416,7 +458,9 @@ def test_a_template_variable_missing_from_a_record_is_refused_before_the_run(mem
         owner=member, records=[{"input": {"topic": "x"}, "expected_output": "y"}]
     )
     pv = PromptVersionFactory(prompt__owner=member, template="Q: {{ question }}", model=judge_model)
-    version = make_config(owner=member, dataset=dataset, metrics=[("exact_match", {})], prompt_version=pv)
+    version = make_config(
+        owner=member, dataset=dataset, metrics=[("exact_match", {})], prompt_version=pv
+    )
     with pytest.raises(InvalidInput) as err:
         run_create(actor=member, config_version=version)
     assert err.value.code == "missing_variable"
@@ -513,7 +557,9 @@ def test_the_sweeper_requeues_the_chunks_of_a_run_whose_worker_died(
     assert run.status == "completed" and run.completed_count == 10
 
 
-def test_the_sweeper_leaves_healthy_runs_alone(member, qa_records, django_capture_on_commit_callbacks):
+def test_the_sweeper_leaves_healthy_runs_alone(
+    member, qa_records, django_capture_on_commit_callbacks
+):
     from django.utils import timezone
 
     from runs.engine.sweeper import sweep

@@ -20,7 +20,11 @@ from runs.definitions import agent_create, config_create, prompt_create, report_
 from runs.models import Agent, EvalConfig, LanguageModel, Prompt, Report, Run
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
-USERS = [("demo", Role.OWNER, True), ("analyst", Role.MEMBER, False), ("viewer", Role.VIEWER, False)]
+USERS = [
+    ("demo", Role.OWNER, True),
+    ("analyst", Role.MEMBER, False),
+    ("viewer", Role.VIEWER, False),
+]
 MODELS = [
     ("gpt-4o-mini", "GPT-4o mini", "0.15", "0.60"),
     ("gpt-4o", "GPT-4o", "2.50", "10.00"),
@@ -62,7 +66,11 @@ class Command(BaseCommand):
         for username, role, is_admin in USERS:
             user, created = User.objects.get_or_create(
                 username=username,
-                defaults={"email": f"{username}@acme.example", "is_staff": is_admin, "is_superuser": is_admin},
+                defaults={
+                    "email": f"{username}@acme.example",
+                    "is_staff": is_admin,
+                    "is_superuser": is_admin,
+                },
             )
             if created:
                 user.set_password(username)
@@ -70,7 +78,9 @@ class Command(BaseCommand):
             self.note(f"user {username}", created)
             Membership.objects.get_or_create(user=user, organization=org, defaults={"role": role})
             users[username] = user
-        workspace, created = Workspace.objects.get_or_create(name="Customer Support", organization=org)
+        workspace, created = Workspace.objects.get_or_create(
+            name="Customer Support", organization=org
+        )
         self.note("workspace Customer Support", created)
         return users["demo"], org, workspace
 
@@ -96,13 +106,22 @@ class Command(BaseCommand):
                 workspace=workspace,
                 description="Customer-support questions about Acme Cloud with reference and bot answers.",
                 selected_metrics=[
-                    {"metric": "exact_match", "args": {"case_sensitive": False, "ignore_punctuation": True}},
+                    {
+                        "metric": "exact_match",
+                        "args": {"case_sensitive": False, "ignore_punctuation": True},
+                    },
                     {"metric": "levenshtein", "args": {"threshold": 0.8, "case_sensitive": False}},
                 ],
                 source="demo",
             )
             with (DEMO / "support_qa.jsonl").open("rb") as f:
-                dataset_import(actor=owner, dataset=dataset, fileobj=f, filename="support_qa.jsonl", source="demo")
+                dataset_import(
+                    actor=owner,
+                    dataset=dataset,
+                    fileobj=f,
+                    filename="support_qa.jsonl",
+                    source="demo",
+                )
             self.note(f"dataset {DATASET} (50 records)", True)
         return dataset
 
@@ -118,7 +137,10 @@ class Command(BaseCommand):
                 description="Cheap checks that need no model: exact match, edit distance and overlap.",
                 threshold=70,
                 metrics=[
-                    {"metric": "exact_match", "args": {"case_sensitive": False, "ignore_punctuation": True}},
+                    {
+                        "metric": "exact_match",
+                        "args": {"case_sensitive": False, "ignore_punctuation": True},
+                    },
                     {"metric": "levenshtein", "args": {"threshold": 0.8}},
                     {"metric": "rouge_l", "args": {"threshold": 0.5}},
                 ],
@@ -129,10 +151,17 @@ class Command(BaseCommand):
         return config
 
     def pipeline(self, owner, org, workspace, dataset, config):
-        if not Report.objects.filter(name="Support QA nightly", organization=org, kind="pipeline").exists():
+        if not Report.objects.filter(
+            name="Support QA nightly", organization=org, kind="pipeline"
+        ).exists():
             report_create(
-                actor=owner, name="Support QA nightly", dataset=dataset, eval_config=config,
-                organization=org, workspace=workspace, source="demo",
+                actor=owner,
+                name="Support QA nightly",
+                dataset=dataset,
+                eval_config=config,
+                organization=org,
+                workspace=workspace,
+                source="demo",
             )
             self.note("report pipeline Support QA nightly", True)
 
@@ -170,7 +199,11 @@ class Command(BaseCommand):
         if Run.objects.filter(owner=owner, alias="demo-baseline").exists():
             return
         run = run_create_from_dataset(
-            actor=owner, dataset=dataset, alias="demo-baseline", threshold=70, source=Run.Source.DEMO
+            actor=owner,
+            dataset=dataset,
+            alias="demo-baseline",
+            threshold=70,
+            source=Run.Source.DEMO,
         )
         # Score it here so the demo is complete before the worker starts; the
         # queued chunk tasks then find nothing left to do (they are idempotent).

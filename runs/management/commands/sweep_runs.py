@@ -10,7 +10,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--stale-after", type=int, default=None, help="seconds without heartbeat (default: setting)"
+            "--stale-after",
+            type=int,
+            default=None,
+            help="seconds without heartbeat (default: setting)",
         )
 
     def handle(self, *args, **opts):
