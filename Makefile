@@ -34,7 +34,7 @@ run: demo
 	@echo "  log in as  demo / demo   (also: analyst / analyst, viewer / viewer)"
 	@echo "  admin:     http://127.0.0.1:$(PORT)/admin/    API docs: http://127.0.0.1:$(PORT)/api/docs/"
 	@echo ""
-	DEBUG=$${DEBUG:-true} PORT=$(PORT) $(BIN)/honcho -f Procfile start
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} PORT=$(PORT) $(BIN)/honcho -f Procfile start
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
