@@ -7,7 +7,6 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
-export DJANGO_SETTINGS_MODULE ?= evalhub.settings
 
 .PHONY: install run migrate demo test test-fast lint format check bench e2e clean
 
@@ -36,12 +35,14 @@ run: demo
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} PORT=$(PORT) $(BIN)/honcho -f Procfile start
 
+# pytest reads DJANGO_SETTINGS_MODULE from the environment before pyproject.toml:
+# force the test settings so an exported production module can't leak in.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=evalhub.settings_test $(PY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the browser and real-process fault tests.
 test-fast: install
-	$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=evalhub.settings_test $(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,4 +25,7 @@ CSRF_COOKIE_SECURE = False
 # Real-process tests run qcluster subprocesses against the test database, so
 # on SQLite it must be a file they can open, not an in-memory database.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    # One file per pytest process, so two test runs in one work tree never share it.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")  # noqa: F405
+    }
