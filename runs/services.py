@@ -433,10 +433,7 @@ def run_create(
         )
     threshold = _check_threshold(threshold if threshold is not None else config_version.threshold)
     alias = _check_alias(actor, alias)
-    entries = [
-        (m.metric, m.args, m.informational)
-        for m in config_version.metrics.select_related("metric").order_by("position", "id")
-    ]
+    entries = _config_entries(config_version)
     metrics = planning.resolve_metrics(entries, overrides=metric_args)
     judge_model = planning.judge_model_for(model_slug, metrics, fallback=config_version.judge_model)
     records = dataset_version.records.all()
@@ -468,6 +465,14 @@ def run_create(
     if report is not None:
         Report.objects.filter(pk=report.pk).update(run=run)
     return _finish(run, block=block, timeout=block_timeout)
+
+
+def _config_entries(config_version: EvalConfigVersion) -> list[tuple]:
+    """``(metric row, args, informational)`` of a config version, in order."""
+    return [
+        (m.metric, m.args, m.informational)
+        for m in config_version.metrics.select_related("metric").order_by("position", "id")
+    ]
 
 
 def _records_subset(dataset_version: DatasetVersion, record_uuids: list):
@@ -584,10 +589,7 @@ def run_score_responses(
     dataset_version = config.dataset.latest_version() if config.dataset else None
     if dataset_version is None:
         raise NotFound("The eval has no prompts.", code="no_records")
-    entries = [
-        (m.metric, m.args, m.informational)
-        for m in config_version.metrics.select_related("metric").order_by("position", "id")
-    ]
+    entries = _config_entries(config_version)
     metrics = planning.resolve_metrics(entries)
     judge_model = (
         None
