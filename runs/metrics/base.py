@@ -5,6 +5,10 @@ that every surface validates them the same way and the pages can render an
 argument form from the schema. Argument errors name the argument and the
 problem (seed 004: unknown args, wrong types and missing required args are
 rejected).
+
+Validated arguments stay plain JSON, because they are stored on the run and
+shown back to users; anything expensive to build from them (a compiled
+regex, a schema validator) is cached by the metric module that needs it.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ class _NoDefault:
 NO_DEFAULT: Any = _NoDefault()
 
 ARG_TYPES = ("string", "integer", "number", "boolean", "string_list", "object")
+METRIC_KINDS = ("deterministic", "statistical", "embedding", "judge")
 
 
-def _type_name(value) -> str:
+def json_type_name(value) -> str:
+    """The JSON word for a value's type, as users see it in their request body."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -37,15 +43,32 @@ def _type_name(value) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "array"
     if isinstance(value, dict):
         return "object"
     return type(value).__name__
 
 
+_EXPECTED_KIND = {
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "string_list": "a list of strings",
+    "object": "an object",
+}
+
+
 @dataclass(frozen=True)
 class Arg:
+    """One typed argument of a metric.
+
+    A default of ``None`` means "not set" and is the only way ``null`` is
+    accepted as a value (``starts_with``'s ``prefix``, ``length_between``'s
+    ``max_length``).
+    """
+
     name: str
     type: str
     default: Any = NO_DEFAULT
@@ -53,7 +76,6 @@ class Arg:
     choices: tuple | None = None
     minimum: float | None = None
     maximum: float | None = None
-    nullable: bool = False
     help: str = ""
 
     def __post_init__(self):
@@ -65,79 +87,57 @@ class Arg:
         return self.default is not NO_DEFAULT
 
     def as_schema(self) -> dict:
-        schema = {
-            "name": self.name,
-            "type": self.type,
-            "required": self.required and not self.has_default,
-        }
+        schema = {"name": self.name, "type": self.type}
         if self.has_default:
             schema["default"] = self.default
-        if self.choices is not None:
-            schema["choices"] = list(self.choices)
-        if self.minimum is not None:
-            schema["minimum"] = self.minimum
-        if self.maximum is not None:
-            schema["maximum"] = self.maximum
-        if self.nullable:
-            schema["nullable"] = True
+        schema["required"] = self.required and not self.has_default
+        schema["choices"] = list(self.choices) if self.choices is not None else None
+        schema["minimum"] = self.minimum
+        schema["maximum"] = self.maximum
         schema["help"] = self.help
         return schema
 
     def check(self, metric: str, value):
         """The value if it is valid for this argument; raises InvalidInput naming it."""
-        if value is None and (self.nullable or (self.has_default and self.default is None)):
+        if value is None and self.has_default and self.default is None:
             return None
-
-        def wrong_type(expected):
-            return InvalidInput(
-                f"Argument '{self.name}' of metric {metric} must be {expected}, got {_type_name(value)}.",
-                field=self.name,
-                code="invalid_argument_type",
+        if not self._has_type(value):
+            raise self._error(
+                metric,
+                f"must be {_EXPECTED_KIND[self.type]}, got {json_type_name(value)}",
+                "invalid_argument_type",
             )
-
-        if self.type == "boolean":
-            if not isinstance(value, bool):
-                raise wrong_type("a boolean")
-        elif self.type == "integer":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise wrong_type("an integer")
-        elif self.type == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise wrong_type("a number")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidInput(
-                    f"Argument '{self.name}' of metric {metric} must be a finite number.",
-                    field=self.name,
-                    code="invalid_argument_value",
-                )
-        elif self.type == "string":
-            if not isinstance(value, str):
-                raise wrong_type("a string")
-        elif self.type == "string_list":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise wrong_type("a list of strings")
-        elif self.type == "object" and not isinstance(value, dict):
-            raise wrong_type("an object")
+        if self.type == "number" and not math.isfinite(value):
+            raise self._error(metric, f"must be a finite number, got {value}")
         if self.choices is not None and value not in self.choices:
-            raise InvalidInput(
-                f"Argument '{self.name}' of metric {metric} must be one of "
-                f"{', '.join(map(str, self.choices))}, got {value!r}.",
-                field=self.name,
-                code="invalid_argument_value",
-            )
+            allowed = ", ".join(map(str, self.choices))
+            raise self._error(metric, f"must be one of {allowed}, got {value!r}")
         if self.minimum is not None and value < self.minimum:
-            raise InvalidInput(
-                f"Argument '{self.name}' of metric {metric} must be at least {self.minimum}, got {value}.",
-                field=self.name,
-                code="invalid_argument_value",
-            )
+            raise self._error(metric, f"must be at least {self.minimum:g}, got {value:g}")
         if self.maximum is not None and value > self.maximum:
-            raise InvalidInput(
-                f"Argument '{self.name}' of metric {metric} must be at most {self.maximum}, got {value}.",
-                field=self.name,
-                code="invalid_argument_value",
-            )
+            raise self._error(metric, f"must be at most {self.maximum:g}, got {value:g}")
         return value
+
+    def _has_type(self, value) -> bool:
+        # bool is a subclass of int in Python but never a number in a request body.
+        if self.type == "boolean":
+            return isinstance(value, bool)
+        if isinstance(value, bool):
+            return False
+        if self.type == "integer":
+            return isinstance(value, int)
+        if self.type == "number":
+            return isinstance(value, int | float)
+        if self.type == "string":
+            return isinstance(value, str)
+        if self.type == "string_list":
+            return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return isinstance(value, dict)
+
+    def _error(self, metric: str, problem: str, code: str = "invalid_argument_value"):
+        return InvalidInput(
+            f"Argument '{self.name}' of metric {metric} {problem}.", field=self.name, code=code
+        )
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,13 @@ class MetricResult:
 
 
 class Metric:
-    """Base class: subclasses set the class attributes and implement ``score``."""
+    """Base class: subclasses set the class attributes and implement ``score``.
+
+    ``requires`` names the record fields the metric cannot do without; the
+    engine refuses a run whose records lack them, so ``score`` only meets a
+    missing field when it is called directly, and then it fails the item
+    with a reason rather than raising.
+    """
 
     id: int
     slug: str
@@ -167,7 +173,7 @@ class Metric:
     kind: str = "deterministic"
     args: tuple[Arg, ...] = ()
     higher_is_better: bool = True
-    value_range: tuple[float, float | None] = (0.0, 1.0)
+    value_range: tuple[float, float] = (0.0, 1.0)
     requires: tuple[str, ...] = ()
 
     @property
@@ -176,20 +182,21 @@ class Metric:
 
     def validate_args(self, args: dict | None) -> dict:
         """Complete, checked arguments: defaults filled; unknown, mistyped or missing args refused."""
-        args = {} if args is None else args
+        if args is None:
+            args = {}
         if not isinstance(args, dict):
             raise InvalidInput(
-                f"Arguments of metric {self.slug} must be an object.",
+                f"Arguments of metric {self.slug} must be an object, got {json_type_name(args)}.",
                 field="args",
                 code="invalid_argument_type",
             )
-        known = {a.name: a for a in self.args}
+        known = [a.name for a in self.args]
         for name in args:
             if name not in known:
+                listing = f"known: {', '.join(known)}" if known else "it takes none"
                 raise InvalidInput(
-                    f"Unknown argument '{name}' for metric {self.slug}"
-                    + (f" (known: {', '.join(known)})." if known else " (it takes none)."),
-                    field=name,
+                    f"Unknown argument '{name}' for metric {self.slug} ({listing}).",
+                    field=str(name),
                     code="unknown_argument",
                 )
         valid = {}
@@ -209,6 +216,14 @@ class Metric:
 
     def check_args(self, args: dict) -> None:
         """Cross-argument and content checks (a regex compiles, a schema is valid)."""
+
+    def arg_error(self, name: str, problem: str) -> InvalidInput:
+        """The InvalidInput for a value that has the right type but cannot be used."""
+        return InvalidInput(
+            f"Argument '{name}' of metric {self.slug} {problem}.",
+            field=name,
+            code="invalid_argument_value",
+        )
 
     def score(self, sample: Sample, args: dict) -> MetricResult:
         raise NotImplementedError
@@ -233,31 +248,47 @@ class Metric:
         return f"<metric {self.id} {self.slug}>"
 
 
+# What a comparison metric returns when called without the field it needs (the engine
+# refuses such runs up front, so this is for direct callers).
+NO_EXPECTED_OUTPUT = MetricResult(0.0, False, "The record has no expected output to compare with.")
+
+
 REGISTRY: dict[str, Metric] = {}
 _BY_ID: dict[int, Metric] = {}
 
 
 def register(cls):
-    """Class decorator: instantiate and register; ids and slugs must be unique."""
+    """Class decorator: instantiate and register.
+
+    Ids and slugs must be unique, and every default must pass its own
+    argument's check, so a catalogue mistake fails at import rather than
+    on a user's run.
+    """
     metric = cls()
     if metric.slug in REGISTRY or metric.id in _BY_ID:
         raise ValueError(f"duplicate metric {metric.id} {metric.slug}")
+    if metric.kind not in METRIC_KINDS:
+        raise ValueError(f"metric {metric.slug} has unknown kind {metric.kind!r}")
+    for arg in metric.args:
+        if arg.has_default:
+            arg.check(metric.slug, arg.default)
     REGISTRY[metric.slug] = metric
     _BY_ID[metric.id] = metric
     return cls
 
 
-def get_metric(slug_or_id) -> Metric:
-    if isinstance(slug_or_id, bool):
-        slug_or_id = str(slug_or_id)
-    if isinstance(slug_or_id, int) or (
-        isinstance(slug_or_id, str) and slug_or_id.strip().isdigit()
-    ):
-        metric = _BY_ID.get(int(slug_or_id))
-    else:
-        metric = REGISTRY.get(slug_or_id) if isinstance(slug_or_id, str) else None
+def get_metric(slug_or_id: str | int) -> Metric:
+    """The metric with this slug or id (``"json_equal"``, ``1`` or ``"1"``)."""
+    metric = None
+    if isinstance(slug_or_id, int) and not isinstance(slug_or_id, bool):
+        metric = _BY_ID.get(slug_or_id)
+    elif isinstance(slug_or_id, str):
+        key = slug_or_id.strip()
+        metric = _BY_ID.get(int(key)) if key.isascii() and key.isdigit() else REGISTRY.get(key)
     if metric is None:
-        raise InvalidInput(f"Unknown metric {slug_or_id!r}.", field="metric", code="unknown_metric")
+        raise InvalidInput(
+            f"Unknown metric {slug_or_id!r}.", field="metric", code="unknown_metric", status=404
+        )
     return metric
 
 

@@ -1,16 +1,23 @@
 """LLM-as-judge metrics: build the judge's messages, and parse its untrusted answer.
 
 The engine sends the messages to the run's judge model and hands the reply to
-``parse``. A judge's answer is never trusted: junk around the JSON is
-tolerated, but a missing or out-of-range score, a wrong type, an unknown
-verdict or a refusal is a :class:`JudgeResponseError` with a clear reason,
-which the engine records as an item error (never retried endlessly).
-Prompts are template files under ``runs/prompts/judge/``.
+``parse``; there is no network code here. A judge's answer is never trusted:
+junk around the JSON (markdown fences, prose) is tolerated, but a missing or
+out-of-range score, a wrong type, an unknown verdict or a refusal is a
+:class:`JudgeResponseError` whose message says exactly what was wrong, and the
+engine records it as the item's error.
+
+The prompts are text files under ``runs/prompts/judge/`` so they can be read
+and reviewed as prose. Material under evaluation is wrapped in tags and the
+system prompt tells the judge that tagged text is data, which blunts answers
+that try to talk the judge into a score.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from string import Template
@@ -19,22 +26,43 @@ from runs.metrics.base import Arg, Metric, MetricResult, Sample, register
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "judge"
 MAX_REASON = 2000
+# A judge answer is a short JSON object; scanning further only costs time.
 MAX_SCAN = 50_000
+# Each "{" that fails to parse costs a scan to where it fails; bound the attempts.
+MAX_ATTEMPTS = 200
+MAX_EXAMPLES = 20
 
-SCORE_FORMAT = '{"reason": "<why>", "score": <integer from 1 to $scale_max>}'
-VERDICT_FORMAT = '{"reason": "<why>", "verdict": "pass" or "fail"}'
+_TAGS = (
+    "question",
+    "reference",
+    "answer",
+    "context",
+    "policy",
+    "prompt",
+    "response",
+    "criteria",
+    "ai_description",
+    "examples",
+    "example",
+    "explanation",
+)
+# A closing tag inside the material would end its block early and let the rest
+# pose as instructions; a zero-width break keeps it readable but inert.
+_CLOSING_TAG = re.compile(r"</(" + "|".join(_TAGS) + r")\s*>", re.IGNORECASE)
 
 
 class JudgeResponseError(Exception):
     """The judge's answer cannot be used; the message says exactly why."""
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def template(name: str) -> Template:
     return Template((PROMPTS / f"{name}.txt").read_text(encoding="utf-8"))
 
 
 def as_text(value) -> str:
+    """Record material as prompt text: strings as they are, a list of passages numbered,
+    a one-field object as its value, anything else as indented JSON."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -48,20 +76,47 @@ def as_text(value) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1)
 
 
-def _examples_block(examples) -> str:
+def material(value, *, empty: str = "(none given)") -> str:
+    text = as_text(value).strip()
+    if not text:
+        return empty
+    return _CLOSING_TAG.sub(lambda m: "<\u200b/" + m.group(0)[2:], text)
+
+
+def example_label(example: dict) -> str | None:
+    """ "pass", "fail" or None for a labelled example. Accepts the shapes clients send:
+    ``is_passing`` / ``passed`` / ``is_passed`` booleans, or Aymara's ``example_type``."""
+    for key in ("is_passing", "passed", "is_passed"):
+        if isinstance(example.get(key), bool):
+            return "pass" if example[key] else "fail"
+    for key in ("example_type", "type", "label", "verdict"):
+        value = example.get(key)
+        if isinstance(value, str) and value.strip().lower() in ("pass", "passed", "passing"):
+            return "pass"
+        if isinstance(value, str) and value.strip().lower() in ("fail", "failed", "failing"):
+            return "fail"
+    return None
+
+
+def examples_block(examples) -> str:
     if not examples:
         return ""
-    lines = ["", "LABELLED EXAMPLES (how responses like these were judged):"]
-    for example in examples[:20]:
+    rendered = []
+    for example in examples[:MAX_EXAMPLES]:
         if not isinstance(example, dict):
             continue
-        passed = example.get("is_passing", example.get("passed", example.get("is_passed")))
-        label = "PASS" if passed is True else "FAIL" if passed is False else "UNLABELLED"
-        content = as_text(example.get("content") or example.get("response") or "")[:1000]
-        lines.append(f"- [{label}] {content}")
-        if example.get("explanation"):
-            lines.append(f"  because: {as_text(example['explanation'])[:500]}")
-    return "\n".join(lines) + "\n"
+        rendered.append(
+            template("example")
+            .substitute(
+                label=example_label(example) or "unlabelled",
+                content=material(example.get("content", example.get("response")))[:1000],
+                explanation=material(example.get("explanation"))[:500],
+            )
+            .strip()
+        )
+    if not rendered:
+        return ""
+    return template("examples").substitute(examples="\n".join(rendered))
 
 
 def first_json_object(content: str) -> dict | None:
@@ -69,10 +124,12 @@ def first_json_object(content: str) -> dict | None:
     decoder = json.JSONDecoder()
     text = content[:MAX_SCAN]
     start = text.find("{")
-    while start != -1:
+    for _ in range(MAX_ATTEMPTS):
+        if start < 0:
+            break
         try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
+            value, _end = decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
             value = None
         if isinstance(value, dict):
             return value
@@ -82,15 +139,29 @@ def first_json_object(content: str) -> dict | None:
 
 def _reason(data: dict) -> str:
     reason = data.get("reason", data.get("explanation", ""))
+    if reason is None:
+        reason = ""
     if not isinstance(reason, str):
         reason = json.dumps(reason, ensure_ascii=False)
-    return reason.strip()[:MAX_REASON]
+    reason = reason.strip()
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…"
+
+
+def _shown(value, n: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+_PASS_WORDS = {"pass": True, "passed": True, "fail": False, "failed": False}
 
 
 class JudgeMetric(Metric):
+    """Base of the LLM-judge metrics: a 1–N score normalised to 0–1, or a pass/fail verdict."""
+
     kind = "judge"
     template_name = ""
-    mode = "score"  # or "verdict"
+    verdict_mode = False  # True: the judge answers pass/fail instead of a score
+    reasons_in_steps = False  # True: the judge writes its step-by-step checks before deciding
     args = (
         Arg(
             "scale_max",
@@ -106,7 +177,7 @@ class JudgeMetric(Metric):
             default=0.7,
             minimum=0,
             maximum=1,
-            help="Pass when the normalised score reaches it.",
+            help="Pass when the normalised score (score − 1) / (N − 1) reaches it.",
         ),
     )
 
@@ -115,90 +186,101 @@ class JudgeMetric(Metric):
             f"{self.slug} is a judge metric: the engine scores it through build_messages and parse"
         )
 
-    def _mode(self, args) -> str:
-        return self.mode
+    def answers_with_verdict(self, args: dict) -> bool:
+        return self.verdict_mode
 
     def fields(self, sample: Sample, args: dict) -> dict:
+        """The values the metric's template refers to."""
         return {
-            "question": as_text(sample.input),
-            "answer": sample.output or "",
-            "expected": sample.expected_output or "",
-            "context": as_text(sample.context),
+            "question": material(sample.input),
+            "answer": material(sample.output, empty="(empty answer)"),
+            "expected": material(sample.expected_output),
+            "context": material(sample.context),
             "scale_max": args.get("scale_max", 5),
         }
 
     def build_messages(
-        self, sample: Sample, args: dict, *, ai_description=None, examples=None
+        self,
+        sample: Sample,
+        args: dict,
+        *,
+        ai_description: str | None = None,
+        examples: list[dict] | None = None,
     ) -> list[dict]:
-        mode = self._mode(args)
-        output_format = Template(SCORE_FORMAT if mode == "score" else VERDICT_FORMAT).substitute(
-            scale_max=args.get("scale_max", 5)
+        """OpenAI chat messages asking the judge for one JSON object."""
+        verdict = self.answers_with_verdict(args)
+        output_name = ("output_steps_" if self.reasons_in_steps else "output_") + (
+            "verdict" if verdict else "score"
         )
+        output_format = template(output_name).substitute(scale_max=args.get("scale_max", 5))
         values = self.fields(sample, args)
         values["ai_description"] = (
-            f"\nABOUT THE AI BEING EVALUATED:\n{ai_description}\n" if ai_description else ""
+            template("ai_description").substitute(ai_description=material(ai_description))
+            if ai_description and ai_description.strip()
+            else ""
         )
-        values["examples"] = _examples_block(examples)
-        user = template(self.template_name).safe_substitute(values)
-        system = template("system").substitute(output_format=output_format)
+        values["examples"] = examples_block(examples)
+        user = template(self.template_name).substitute(values)
+        system = template("system").substitute(output_format=output_format.strip())
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def parse(self, content: str, args: dict) -> MetricResult:
-        if content is None or not content.strip():
+        """The judge's reply as a result; raises JudgeResponseError on anything untrusted."""
+        if not isinstance(content, str) or not content.strip():
             raise JudgeResponseError("judge returned an empty answer")
         data = first_json_object(content)
         if data is None:
-            raise JudgeResponseError(f"judge refused or returned no JSON: {content.strip()[:200]}")
+            shown = " ".join(content.split())[:200]
+            if "{" in content:
+                raise JudgeResponseError(f"judge returned truncated or malformed JSON: {shown}")
+            raise JudgeResponseError(f"judge refused or returned no JSON: {shown}")
         reason = _reason(data)
-        if self._mode(args) == "verdict":
+        if self.answers_with_verdict(args):
             return self._parse_verdict(data, reason)
         return self._parse_score(data, reason, args)
 
-    def _parse_score(self, data, reason, args) -> MetricResult:
+    def _parse_score(self, data: dict, reason: str, args: dict) -> MetricResult:
         if "score" not in data:
-            raise JudgeResponseError(f"judge answer has no 'score': {json.dumps(data)[:200]}")
+            raise JudgeResponseError(f"judge answer has no 'score': {_shown(data, 200)}")
         raw = data["score"]
-        if isinstance(raw, bool):
-            raise JudgeResponseError(f"score must be a number, got {json.dumps(raw)}")
-        if isinstance(raw, str):
+        if isinstance(raw, str):  # "4" is a judge being sloppy, not a judge being wrong
             try:
                 raw = float(raw.strip())
             except ValueError:
-                raise JudgeResponseError(f"score must be a number, got {raw[:40]!r}") from None
-        if not isinstance(raw, int | float) or raw != raw:
-            raise JudgeResponseError(f"score must be a number, got {json.dumps(raw)[:40]}")
+                raise JudgeResponseError(f"score must be a number, got {_shown(raw)}") from None
+        # JSON true is not a number, whatever Python's bool says.
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise JudgeResponseError(f"score must be a number, got {_shown(data['score'])}")
         top = args.get("scale_max", 5)
         if not 1 <= raw <= top:
             raise JudgeResponseError(f"score {raw:g} out of range 1..{top}")
         value = (raw - 1) / (top - 1)
         passed = value >= args.get("threshold", 0.7)
-        return MetricResult(value, passed, reason or f"score {raw:g}/{top}")
+        return MetricResult(value, passed, reason or f"Score {raw:g} of {top}.")
 
-    def _parse_verdict(self, data, reason) -> MetricResult:
-        verdict = data.get("verdict", data.get("passed"))
-        if isinstance(verdict, bool):
-            passed = verdict
-        elif isinstance(verdict, str) and verdict.strip().lower() in {
-            "pass",
-            "passed",
-            "fail",
-            "failed",
-        }:
-            passed = verdict.strip().lower().startswith("pass")
-        elif verdict is None:
-            raise JudgeResponseError(f"judge answer has no 'verdict': {json.dumps(data)[:200]}")
+    def _parse_verdict(self, data: dict, reason: str) -> MetricResult:
+        if "verdict" in data:
+            key = "verdict"
+        elif "passed" in data:
+            key = "passed"
         else:
-            raise JudgeResponseError(
-                f"verdict must be 'pass' or 'fail', got {json.dumps(verdict)[:40]}"
-            )
+            raise JudgeResponseError(f"judge answer has no 'verdict': {_shown(data, 200)}")
+        raw = data[key]
+        if isinstance(raw, bool):
+            passed = raw
+        elif isinstance(raw, str) and raw.strip().lower() in _PASS_WORDS:
+            passed = _PASS_WORDS[raw.strip().lower()]
+        else:
+            raise JudgeResponseError(f"verdict must be 'pass' or 'fail', got {_shown(raw)}")
         return MetricResult(
-            1.0 if passed else 0.0, passed, reason or ("pass" if passed else "fail")
+            1.0 if passed else 0.0, passed, reason or ("Passed." if passed else "Failed.")
         )
 
 
 @register
 class AnswerCorrectness(JudgeMetric):
-    """An LLM judge grades the answer's correctness against the expected answer (1–N, normalised 0–1)."""
+    """An LLM judge grades the answer's correctness against the expected answer on a 1–N
+    scale (normalised to 0–1); paraphrase is fine, contradictions and missing facts are not."""
 
     id, slug, name = 18, "answer_correctness", "Answer correctness (judge)"
     template_name = "answer_correctness"
@@ -207,7 +289,8 @@ class AnswerCorrectness(JudgeMetric):
 
 @register
 class Faithfulness(JudgeMetric):
-    """An LLM judge checks that every claim in the answer is supported by the record's context."""
+    """An LLM judge checks that every claim in the answer is supported by the record's context
+    (1–N, normalised to 0–1): true but unsupported claims count against it."""
 
     id, slug, name = 19, "faithfulness", "Faithfulness (judge)"
     template_name = "faithfulness"
@@ -216,7 +299,8 @@ class Faithfulness(JudgeMetric):
 
 @register
 class AnswerRelevance(JudgeMetric):
-    """An LLM judge grades how directly and fully the answer addresses the question."""
+    """An LLM judge grades how directly and fully the answer addresses the question
+    (1–N, normalised to 0–1), regardless of correctness."""
 
     id, slug, name = 20, "answer_relevance", "Answer relevance (judge)"
     template_name = "answer_relevance"
@@ -225,37 +309,50 @@ class AnswerRelevance(JudgeMetric):
 @register
 class PolicyCompliance(JudgeMetric):
     """An LLM judge decides pass/fail: does the response comply with the given safety or
-    content policy? Uses the AI description and labelled examples when given."""
+    content policy? The AI's description and labelled pass/fail examples, when given, go
+    into the judge's prompt."""
 
     id, slug, name = 21, "policy_compliance", "Policy compliance (judge)"
     template_name = "policy_compliance"
-    mode = "verdict"
+    verdict_mode = True
     args = (Arg("policy", "string", required=True, help="The policy the response must follow."),)
 
+    def check_args(self, args):
+        if not args["policy"].strip():
+            raise self.arg_error("policy", "must not be empty")
+
     def fields(self, sample, args):
-        return {**super().fields(sample, args), "policy": args["policy"]}
+        return {**super().fields(sample, args), "policy": material(args["policy"])}
 
 
 @register
 class Rubric(JudgeMetric):
-    """G-Eval-style rubric: an LLM judge reasons step by step through custom criteria and gives
-    a 1–N score or a pass/fail verdict."""
+    """G-Eval-style custom rubric: an LLM judge breaks the criteria into checks, works
+    through them step by step, then gives a 1–N score (normalised to 0–1) or, in
+    ``pass_fail`` mode, a verdict."""
 
     id, slug, name = 22, "rubric", "Custom rubric (judge)"
     template_name = "rubric"
+    reasons_in_steps = True
     args = (
         Arg("criteria", "string", required=True, help="What a good answer does, in plain words."),
         Arg("mode", "string", default="score", choices=("score", "pass_fail")),
         *JudgeMetric.args,
     )
 
-    def _mode(self, args):
-        return "verdict" if args.get("mode") == "pass_fail" else "score"
+    def check_args(self, args):
+        if not args["criteria"].strip():
+            raise self.arg_error("criteria", "must not be empty")
+
+    def answers_with_verdict(self, args):
+        return args.get("mode") == "pass_fail"
 
     def fields(self, sample, args):
-        decision = (
-            'Give the verdict "pass" if the answer meets the criteria, "fail" otherwise.'
-            if args.get("mode") == "pass_fail"
-            else f"Score from 1 (fails the criteria) to {args.get('scale_max', 5)} (fully meets them)."
+        decide = (
+            "rubric_decide_verdict" if self.answers_with_verdict(args) else "rubric_decide_score"
         )
-        return {**super().fields(sample, args), "criteria": args["criteria"], "decision": decision}
+        return {
+            **super().fields(sample, args),
+            "criteria": material(args["criteria"]),
+            "decision": template(decide).substitute(scale_max=args.get("scale_max", 5)).strip(),
+        }
