@@ -1,21 +1,123 @@
-"""Admin console: organizations, members and roles, workspaces, API keys, the audit log."""
+"""Admin console: organizations, members and roles, workspaces, API keys, the audit log.
+
+Also the building blocks the other apps' admins share: :class:`EvalhubAdmin`
+(service refusals become messages; a pasted UUID is one index probe),
+:class:`SharingAdmin` (a "Sharing" fieldset and a visibility column on every
+Shareable model) and the read-only bases for immutable rows.
+"""
 
 from __future__ import annotations
 
+import re
+import uuid
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db import models, transaction
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from evalhub.errors import InvalidInput
 from evalhub.models import ApiKey, AuditEvent, Membership, Organization, Workspace
 from evalhub.services import apikey_create, apikey_revoke, membership_remove, membership_set
 
+SHARING_FIELDS = ("owner", "organization", "workspace")
+SHARING_FIELDSET = ("Sharing", {"fields": (*SHARING_FIELDS, "visibility")})
+HISTORY_FIELDS = ("uuid", "created_at", "updated_at")
 
-class SharingAdminMixin:
-    """Shareable models: a Sharing fieldset, a visibility column, org filters."""
 
-    sharing_fieldset = ("Sharing", {"fields": ("owner", "organization", "workspace")})
+class EvalhubAdmin(admin.ModelAdmin):
+    """Base of every evalhub ModelAdmin.
+
+    A service that refuses (``InvalidInput``, e.g. demoting the last owner)
+    rolls the whole save back, because Django runs the change form and the
+    delete view in one transaction; the admin then says why, on the page the
+    admin came from, instead of a 500. A search term that is a UUID looks the
+    object up by its unique ``uuid`` rather than scanning the table.
+    """
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except InvalidInput as err:
+            return self._refused(request, err)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except InvalidInput as err:
+            return self._refused(request, err)
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            return super().changelist_view(request, extra_context)
+        except InvalidInput as err:
+            return self._refused(request, err)
+
+    def get_search_results(self, request, queryset, search_term):
+        if "uuid" in self.get_search_fields(request):
+            try:
+                return queryset.filter(uuid=uuid.UUID(search_term.strip())), False
+            except ValueError:
+                pass
+        return super().get_search_results(request, queryset, search_term)
+
+    def _refused(self, request, err: InvalidInput):
+        self.message_user(request, f"Nothing was saved: {err.message}", messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+
+class VisibilityFilter(admin.SimpleListFilter):
+    title = "visibility"
+    parameter_name = "visibility"
+
+    def lookups(self, request, model_admin):
+        return [("private", "private"), ("org", "org"), ("org-only", "org-only")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "private":
+                return queryset.filter(organization__isnull=True)
+            case "org":
+                return queryset.filter(organization__isnull=False, owner__isnull=False)
+            case "org-only":
+                return queryset.filter(organization__isnull=False, owner__isnull=True)
+        return queryset
+
+
+SHARING_FILTERS = (VisibilityFilter, "organization")
+
+
+class SharingAdmin(EvalhubAdmin):
+    """Shareable models: their own fields, then "Sharing" (owner, org, workspace), then history.
+
+    Subclasses that need their own layout declare ``fieldsets`` ending with
+    ``SHARING_FIELDSET``; the others get it computed from their fields.
+    """
+
+    autocomplete_fields = SHARING_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        extra = ("visibility", *HISTORY_FIELDS) if obj else ()
+        return readonly + [f for f in extra if f not in readonly]
+
+    def get_fieldsets(self, request, obj=None):
+        if self.fieldsets:
+            return super().get_fieldsets(request, obj)
+        set_apart = (*SHARING_FIELDS, "visibility", *HISTORY_FIELDS)
+        own = [f for f in self.get_fields(request, obj) if f not in set_apart]
+        fieldsets = [(None, {"fields": own}), ("Sharing", {"fields": SHARING_FIELDS})]
+        if obj:
+            fieldsets[1] = SHARING_FIELDSET
+            fieldsets.append(("History", {"fields": HISTORY_FIELDS}))
+        return fieldsets
 
     @admin.display(description="visibility")
     def visibility(self, obj):
@@ -26,8 +128,65 @@ class SharingAdminMixin:
         return f"org: {obj.organization}"
 
 
+class ReadOnlyAdmin(EvalhubAdmin):
+    """Immutable rows (versions, records, results): shown, never added or edited here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    show_change_link = True
+    select_related: tuple[str, ...] | list[str] = ()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset.select_related(*self.select_related) if self.select_related else queryset
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def changelist_link(model, text, **filters):
+    """A link to ``model``'s changelist narrowed by ``filters`` (e.g. a version's records)."""
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+# --- Organizations and members ------------------------------------------------
+
+
+def _month_start():
+    return timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _money(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:,.4f}"
+
+
+class MembershipInlineForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Changing an existing row's user would silently add a second membership:
+        # delete the row and add one instead.
+        if self.instance.pk:
+            self.fields["user"].disabled = True
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    form = MembershipInlineForm
     extra = 0
     autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
@@ -36,24 +195,27 @@ class MembershipInline(admin.TabularInline):
 
 class WorkspaceInline(admin.TabularInline):
     model = Workspace
+    fk_name = "organization"
     extra = 0
     fields = ["name", "description"]
-    fk_name = "organization"
+    show_change_link = True
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(EvalhubAdmin):
+    """Members and roles go through ``membership_set`` / ``membership_remove``: audited, and
+    an organization always keeps an owner (a refusal rolls the whole form back)."""
+
     list_display = [
         "name",
         "slug",
-        "uuid",
         "member_count",
         "monthly_budget_usd",
         "spend_this_month",
         "budget_left",
+        "created_at",
     ]
     search_fields = ["name", "slug", "uuid"]
-    readonly_fields = ["uuid", "created_at", "spend_this_month", "budget_left"]
     fields = [
         "name",
         "slug",
@@ -63,100 +225,135 @@ class OrganizationAdmin(admin.ModelAdmin):
         "budget_left",
         "created_at",
     ]
+    readonly_fields = ["uuid", "spend_this_month", "budget_left", "created_at"]
     inlines = [MembershipInline, WorkspaceInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n_members=Count("memberships", distinct=True))
+        # Both columns come with the rows, so the list costs the same for 3 or 300 orgs.
+        from runs.models import Run
+
+        spend = (
+            Run.objects.filter(organization=models.OuterRef("pk"), created_at__gte=_month_start())
+            .order_by()
+            .values("organization")
+            .annotate(total=models.Sum("total_cost"))
+            .values("total")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_members=models.Count("memberships", distinct=True),
+                month_spend_usd=Coalesce(
+                    models.Subquery(spend),
+                    models.Value(Decimal("0")),
+                    output_field=models.DecimalField(max_digits=14, decimal_places=6),
+                ),
+            )
+        )
 
     @admin.display(description="members", ordering="n_members")
     def member_count(self, obj):
         return obj.n_members
 
-    @admin.display(description="spend this month (USD)")
+    @admin.display(description="spent this month (USD)", ordering="month_spend_usd")
     def spend_this_month(self, obj):
-        return f"{obj.month_spend():.4f}" if obj.pk else "—"
+        return _money(obj.month_spend_usd) if obj.pk else "—"
 
     @admin.display(description="budget left (USD)")
     def budget_left(self, obj):
-        left = obj.budget_left() if obj.pk else None
-        return "no limit" if left is None else f"{left:.4f}"
+        if obj.pk is None or obj.monthly_budget_usd is None:
+            return "no limit"
+        return _money(obj.monthly_budget_usd - obj.month_spend_usd)
 
     def save_formset(self, request, form, formset, change):
-        """Role changes go through membership_set: audited, and the last owner stays an owner."""
         if formset.model is not Membership:
             return super().save_formset(request, form, formset, change)
-        organization = form.instance
         formset.save(commit=False)  # fills deleted_objects; the services do the writing
         for membership in formset.deleted_objects:
-            self._apply(request, membership_remove, membership=membership)
-        for inline_form in formset.forms:
-            if inline_form in formset.deleted_forms or not inline_form.has_changed():
+            membership_remove(actor=request.user, membership=membership, source="admin")
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed() or not row.cleaned_data:
                 continue
-            data = inline_form.cleaned_data
-            if not data.get("user"):
-                continue
-            self._apply(
-                request,
-                membership_set,
-                organization=organization,
-                user=data["user"],
-                role=data["role"],
+            membership_set(
+                actor=request.user,
+                organization=form.instance,
+                user=row.cleaned_data["user"],
+                role=row.cleaned_data["role"],
+                source="admin",
             )
-
-    @staticmethod
-    def _apply(request, service, **kwargs):
-        try:
-            service(actor=request.user, source="admin", **kwargs)
-        except InvalidInput as err:
-            messages.error(request, f"Not saved: {err.message}")
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(EvalhubAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
     autocomplete_fields = ["user", "organization"]
     list_select_related = ["user", "organization"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "organization", "created_at"] if obj else []
+
     def save_model(self, request, obj, form, change):
-        try:
-            membership_set(
-                actor=request.user,
-                organization=obj.organization,
-                user=obj.user,
-                role=obj.role,
-                source="admin",
-            )
-        except InvalidInput as err:
-            messages.error(request, f"Not saved: {err.message}")
+        saved = membership_set(
+            actor=request.user,
+            organization=obj.organization,
+            user=obj.user,
+            role=obj.role,
+            source="admin",
+        )
+        obj.pk, obj.created_at = saved.pk, saved.created_at
 
     def delete_model(self, request, obj):
-        try:
-            membership_remove(actor=request.user, membership=obj, source="admin")
-        except InvalidInput as err:
-            messages.error(request, f"Not removed: {err.message}")
+        membership_remove(actor=request.user, membership=obj, source="admin")
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for membership in queryset.select_related("user", "organization"):
+                membership_remove(actor=request.user, membership=membership, source="admin")
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "organization", "owner", "uuid", "created_at"]
+class WorkspaceAdmin(EvalhubAdmin):
+    list_display = ["name", "organization", "owner", "created_at"]
     list_filter = ["organization"]
     search_fields = ["name", "uuid", "organization__name", "owner__username"]
     autocomplete_fields = ["organization", "owner"]
     list_select_related = ["organization", "owner"]
-    readonly_fields = ["uuid"]
+    readonly_fields = ["uuid", "created_at"]
 
 
-class ApiKeyAddForm(forms.ModelForm):
-    class Meta:
-        model = ApiKey
-        fields = ["name", "user", "organization", "expires_at"]
+# --- API keys -------------------------------------------------------------------
+
+
+class ApiKeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "active":
+                return queryset.active()
+            case "revoked":
+                return queryset.filter(revoked_at__isnull=False)
+            case "expired":
+                return queryset.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+        return queryset
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    """Creating a key shows the raw key once, on the page the add form redirects to."""
+class ApiKeyAdmin(EvalhubAdmin):
+    """Keys are made by ``apikey_create`` and revoked by ``apikey_revoke``.
+
+    The raw key exists only in memory and, between the add form's POST and
+    the key's page it redirects to, in the admin's session under a name
+    carrying the key's pk; that page pops it and shows it once. Nothing else
+    (database row, admin log, message cookie) ever holds it.
+    """
 
     list_display = [
         "name",
@@ -165,115 +362,121 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "organization",
         "created_at",
         "last_used_at",
-        "state",
+        "status",
     ]
-    list_filter = ["organization", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [ApiKeyStatusFilter, "organization", ("user", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "prefix", "user__username", "user__email"]
     list_select_related = ["user", "organization"]
     autocomplete_fields = ["user", "organization"]
-    readonly_fields = [
+    actions = ["revoke_keys"]
+    add_fields = ["name", "user", "organization", "expires_at"]
+    change_fields = [
+        "name",
         "display_prefix",
         "user",
         "organization",
+        "expires_at",
         "created_at",
         "last_used_at",
         "revoked_at",
-        "state",
+        "status",
     ]
-    actions = ["revoke_keys"]
-    show_full_result_count = False
-    SESSION_KEY = "evalhub_new_api_key"
-
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = ApiKeyAddForm
-        return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["name", "user", "organization", "expires_at"]
-        return [
-            "name",
-            "display_prefix",
-            "user",
-            "organization",
-            "expires_at",
-            "created_at",
-            "last_used_at",
-            "revoked_at",
-            "state",
-        ]
+        return self.change_fields if obj else self.add_fields
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
+        return [f for f in self.change_fields if f not in ("name", "expires_at")] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_search_results(self, request, queryset, search_term):
+        # A pasted key, or the "eh_1a2b3c4d…" the list shows, is searched by its prefix.
+        match = re.fullmatch(r"eh_([0-9a-f]{8})(?:_\S*|…)?", search_term.strip())
+        return super().get_search_results(
+            request, queryset, match.group(1) if match else search_term
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
         key, raw = apikey_create(
             actor=request.user,
-            user=form.cleaned_data["user"],
-            name=form.cleaned_data["name"],
-            organization=form.cleaned_data.get("organization"),
-            expires_at=form.cleaned_data.get("expires_at"),
+            user=obj.user,
+            name=obj.name,
+            organization=obj.organization,
+            expires_at=obj.expires_at,
             source="admin",
         )
-        obj.pk = key.pk
-        # Shown once, on the next page, then gone from the session.
-        request.session[self.SESSION_KEY] = raw
+        for field in ApiKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(key, field.attname))
+        request.session[_new_key_session_name(key.pk)] = raw
 
     def response_add(self, request, obj, post_url_continue=None):
-        # Always land on the key's own page, where the raw key is shown once.
-        from django.http import HttpResponseRedirect
-        from django.urls import reverse
-
         return HttpResponseRedirect(reverse("admin:evalhub_apikey_change", args=[obj.pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        raw = request.session.pop(self.SESSION_KEY, None)
+        raw = request.session.pop(_new_key_session_name(object_id), None)
         if raw:
             messages.warning(
                 request,
                 format_html(
-                    "New API key: <code>{}</code> — copy it now, it will not be shown again.", raw
+                    "New API key: <code>{}</code> — copy it now, it will not be shown again.",
+                    raw,
                 ),
             )
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
 
     @admin.display(description="prefix", ordering="prefix")
     def display_prefix(self, obj):
         return f"eh_{obj.prefix}…"
 
     @admin.display(description="status")
-    def state(self, obj):
+    def status(self, obj):
         if obj.revoked_at:
             return "revoked"
         return "active" if obj.is_active else "expired"
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request, queryset):
-        revoked = 0
-        for key in queryset:
-            try:
-                revoked += apikey_revoke(actor=request.user, key=key, source="admin")
-            except InvalidInput as err:
-                messages.error(request, f"{key}: {err.message}")
-        messages.success(request, f"Revoked {revoked} key(s).")
+        with transaction.atomic():
+            revoked = sum(
+                apikey_revoke(actor=request.user, key=key, source="admin")
+                for key in queryset.select_related("organization")
+            )
+        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+def _new_key_session_name(pk) -> str:
+    return f"evalhub:new-api-key:{pk}"
+
+
+# --- Audit log --------------------------------------------------------------------
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the audit log is written by services, never edited."""
+class AuditEventAdmin(EvalhubAdmin):
+    """Read-only: the audit log is written by services, never edited or deleted."""
 
-    list_display = ["created_at", "actor", "action", "target_repr", "organization", "source"]
-    list_filter = ["action", "source", "organization"]
-    search_fields = ["target_repr", "actor__username", "action", "target_id"]
+    list_display = ["created_at", "actor", "action", "target", "organization", "source"]
+    list_filter = ["action", "source", "organization", "created_at"]
+    search_fields = ["target_repr", "actor__username", "action", "=target_id"]
     date_hierarchy = "created_at"
     list_select_related = ["actor", "organization"]
     show_full_result_count = False
+    fields = [
+        "created_at",
+        "actor",
+        "organization",
+        "action",
+        "target",
+        "target_type",
+        "target_id",
+        "source",
+        "data",
+    ]
+    readonly_fields = ["target"]
 
     def has_add_permission(self, request):
         return False
@@ -283,3 +486,13 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="target")
+    def target(self, obj):
+        """The target's admin page when it still exists under that name, else its text."""
+        app_label, _, model_name = obj.target_type.partition(".")
+        try:
+            url = reverse(f"admin:{app_label}_{model_name}_change", args=[obj.target_id])
+        except NoReverseMatch:
+            return obj.target_repr
+        return format_html('<a href="{}">{}</a>', url, obj.target_repr or obj.target_id)
