@@ -1,7 +1,14 @@
-"""Streaming exports of a dataset version: CSV, JSON, JSONL, one chunk of records at a time.
+"""Streaming exports of a dataset version: CSV, JSON, JSONL, a chunk of records at a time.
 
-CSV cells that a spreadsheet would run as a formula (starting with = + - @,
-a tab or a carriage return) get a leading apostrophe (OWASP CSV injection).
+Records are read with a server-side iterator and written out in chunks of
+about 64 KB, so a version of any size streams in constant memory.
+
+JSONL (and JSON) is the lossless format: importing an export gives the same
+records (``id`` and ``index`` are the old version's identity and are not
+copied; see :mod:`datasets.importers`). CSV is for spreadsheets: structured
+cells are JSON text, and cells that a spreadsheet would run as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) get a
+leading apostrophe (OWASP CSV injection), which a re-import keeps.
 """
 
 from __future__ import annotations
@@ -10,6 +17,9 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from itertools import chain
+
+from evalhub.errors import InvalidInput
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = ["id", "index", "input", "expected_output", "actual_output", "context", "metadata"]
@@ -18,6 +28,7 @@ CONTENT_TYPES = {
     "json": "application/json",
     "jsonl": "application/x-ndjson",
 }
+CHUNK_BYTES = 64 * 1024
 
 
 def neutralise(cell) -> str:
@@ -28,53 +39,76 @@ def neutralise(cell) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def _chunked(pieces: Iterable[str]) -> Iterator[bytes]:
+    """Join small strings into chunks of about CHUNK_BYTES (one write per record is slow)."""
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= CHUNK_BYTES:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
+
+
 def csv_rows(header: list[str], rows: Iterable[list]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for n, row in enumerate(rows, 1):
-        writer.writerow([neutralise(c) for c in row])
-        if n % 500 == 0:
-            yield buffer.getvalue().encode()
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for cells in chain([header], rows):
+            writer.writerow([neutralise(c) for c in cells])
+            yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
-    yield buffer.getvalue().encode()
+
+    return _chunked(lines())
 
 
 def json_lines(objects: Iterable[dict]) -> Iterator[bytes]:
-    for obj in objects:
-        yield (json.dumps(obj, ensure_ascii=False) + "\n").encode()
+    return _chunked(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects)
 
 
 def json_array(objects: Iterable[dict]) -> Iterator[bytes]:
-    yield b"["
-    for n, obj in enumerate(objects):
-        yield (("," if n else "") + json.dumps(obj, ensure_ascii=False)).encode()
-    yield b"]"
+    def pieces() -> Iterator[str]:
+        yield "["
+        for n, obj in enumerate(objects):
+            yield ("," if n else "") + "\n" + json.dumps(obj, ensure_ascii=False)
+        yield "\n]\n"
+
+    return _chunked(pieces())
 
 
 def record_dicts(version) -> Iterator[dict]:
-    for r in version.records.order_by("index").iterator(chunk_size=2000):
+    """The records of ``version`` in order, as export objects."""
+    rows = (
+        version.records.order_by("index")
+        .values_list(
+            "uuid", "index", "input", "expected_output", "actual_output", "context", "metadata"
+        )
+        .iterator(chunk_size=2000)
+    )
+    for uuid, index, input, expected, actual, context, metadata in rows:
         yield {
-            "id": str(r.uuid),
-            "index": r.index,
-            "input": r.input,
-            "expected_output": r.expected_output,
-            "actual_output": r.actual_output,
-            "context": r.context,
-            "metadata": r.metadata,
+            "id": str(uuid),
+            "index": index,
+            "input": input,
+            "expected_output": expected,
+            "actual_output": actual,
+            "context": context,
+            "metadata": metadata,
         }
 
 
 def iter_export(version, format: str) -> Iterator[bytes]:
+    """The bytes of ``version`` exported as csv, json or jsonl, produced lazily."""
     if format == "csv":
         return csv_rows(COLUMNS, ([d[c] for c in COLUMNS] for d in record_dicts(version)))
     if format == "jsonl":
         return json_lines(record_dicts(version))
     if format == "json":
         return json_array(record_dicts(version))
-    from evalhub.errors import InvalidInput
-
     raise InvalidInput(
         f"Unknown format {format!r}: use csv, json or jsonl.", field="format", code="unknown_format"
     )

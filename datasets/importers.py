@@ -1,27 +1,40 @@
 """Streaming CSV / JSON / JSONL parsing into records, with errors that name the line.
 
-Files are read incrementally (a JSON array element by element), so an import
-of any size that fits on disk never holds the whole file in memory. What
-PostgreSQL or a spreadsheet would choke on is refused up front with the line
-number and the reason: invalid UTF-8, NUL characters, NaN/Infinity, absurd
-nesting, ragged CSV rows.
+Files are read incrementally (a JSON array element by element, line formats a
+block at a time), so an import of any size that fits on disk never holds the
+whole file in memory. What PostgreSQL or a spreadsheet would choke on is
+refused up front with the line number and the reason: invalid UTF-8, NUL
+characters and lone surrogates (PostgreSQL text and jsonb reject them),
+NaN/Infinity, absurd nesting, ragged CSV rows, oversized lines.
+
+Column mapping: each record *role* (input, expected_output, actual_output,
+context, metadata) is fed by one source column. An explicit ``mapping``
+(``{"input": "Frage"}``; ``None`` or ``""`` means "no column for this role")
+wins; otherwise the usual names are recognised (``question``, ``answer``,
+``response``, …). Columns that feed no role go into ``metadata``; when no
+column is the input, the remaining columns together are the input (a dict of
+prompt variables). A file whose columns are exactly those of an evalhub
+export keeps its ``id``/``index`` columns out of the records, so export →
+import gives the same records (the new version numbers them afresh).
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from evalhub.errors import InvalidInput
 
-MAX_LINE_BYTES = 10 * 1024 * 1024
-MAX_DEPTH = 32
-READ_CHUNK = 1 << 16
+MAX_LINE_BYTES = 10 * 1024 * 1024  # one line (or one JSON array element)
+MAX_DEPTH = 32  # nesting levels of one record, the record object itself being level 1
+READ_BLOCK = 1 << 20
+JSON_READ_CHUNK = 1 << 16
+_ROLE_CACHE_SIZE = 256
 
 ROLES = ("input", "expected_output", "actual_output", "context", "metadata")
 ALIASES = {
@@ -37,12 +50,20 @@ ALIASES = {
     ),
     "actual_output": ("actual_output", "output", "response", "completion", "actual", "prediction"),
     "context": ("context", "contexts", "documents", "retrieved_context"),
-    "metadata": ("metadata", "meta", "tags"),
+    "metadata": ("metadata", "meta"),
 }
+# What datasets.exporters writes; ``id`` and ``index`` are evalhub's own record identity.
+EXPORT_COLUMNS = frozenset(
+    {"id", "index", "input", "expected_output", "actual_output", "context", "metadata"}
+)
+IDENTITY_COLUMNS = frozenset({"id", "index"})
+FORMATS = ("csv", "json", "jsonl")
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedRecord:
+    """One record read from a file; ``line`` is where it starts (1-based)."""
+
     line: int
     input: object
     expected_output: str | None = None
@@ -51,117 +72,280 @@ class ParsedRecord:
     metadata: dict = field(default_factory=dict)
 
 
-def _error(line: int, message: str, code: str = "invalid_line") -> InvalidInput:
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def _error(line: int, message: str, code: str) -> InvalidInput:
     return InvalidInput(f"Line {line}: {message}", field=f"line {line}", code=code)
 
 
-def _reject_constant(value):
-    raise ValueError(f"{value} is not allowed (JSON has no NaN or Infinity)")
+# --- values the database cannot store -----------------------------------------
 
 
-def _depth(value, line: int, level: int = 0) -> None:
-    if level > MAX_DEPTH:
-        raise _error(line, f"nesting deeper than {MAX_DEPTH} levels", "too_deep")
-    if isinstance(value, dict):
-        for v in value.values():
-            _depth(v, line, level + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _depth(v, line, level + 1)
+class _NotFinite(ValueError):
+    pass
 
 
-def _check_text(value, line: int) -> None:
+def _reject_constant(name: str):
+    raise _NotFinite(f"{name} is not allowed (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"the number {text} is too large to store")
+    return value
+
+
+def _json_decoder() -> json.JSONDecoder:
+    return json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def find_problem(value, level: int = 1) -> tuple[str, str] | None:
+    """``(code, reason)`` for the first part of ``value`` the database cannot store, or None.
+
+    PostgreSQL rejects NUL characters in text and jsonb, lone UTF-16
+    surrogates and non-finite numbers in jsonb; nesting is capped so a hostile
+    file cannot exhaust the stack of whoever reads the record later.
+    """
     if isinstance(value, str):
         if "\x00" in value:
-            raise _error(
-                line, "contains a NUL character, which the database cannot store", "nul_character"
+            return "nul_character", "contains a NUL character, which the database cannot store"
+        if _has_lone_surrogate(value):
+            return "invalid_unicode", "contains a lone UTF-16 surrogate (\\ud800–\\udfff)"
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "not_finite", "NaN and Infinity are not allowed"
+        return None
+    if isinstance(value, dict | list):
+        if level > MAX_DEPTH:
+            return "too_deep", f"nesting deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                problem = find_problem(key, level) or find_problem(item, level + 1)
+                if problem:
+                    return problem
+        else:
+            for item in value:
+                problem = find_problem(item, level + 1)
+                if problem:
+                    return problem
+    return None
+
+
+def _check_json(value, text: str, line: int) -> None:
+    # Walking every value costs more than parsing it, so walk only when the
+    # raw text could hide a problem: enough brackets to nest too deep, or a
+    # \u escape (the only way JSON spells NUL or a lone surrogate).
+    if "\\u" in text or text.count("{") + text.count("[") > MAX_DEPTH:
+        problem = find_problem(value)
+        if problem:
+            raise _error(line, problem[1], problem[0])
+
+
+def _decode_json(raw_decode, text: str, line: int):
+    """One JSON value filling ``text`` (surrounding whitespace allowed)."""
+    try:
+        if text[:1].isspace():
+            stripped = text.lstrip()
+            value, end = raw_decode(stripped)
+            text = stripped
+        else:
+            value, end = raw_decode(text)
+    except json.JSONDecodeError as err:
+        raise _error(
+            line, f"not valid JSON ({err.msg} at column {err.colno})", "invalid_json"
+        ) from None
+    except _NotFinite as err:
+        raise _error(line, str(err), "not_finite") from None
+    except RecursionError:
+        raise _error(line, f"nesting deeper than {MAX_DEPTH} levels", "too_deep") from None
+    if end != len(text) and not text[end:].isspace():
+        raise _error(
+            line, f"not valid JSON (extra data at column {end + 1})", "invalid_json"
+        ) from None
+    return value
+
+
+# --- which column feeds which role ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """The source column of each role for one set of columns."""
+
+    input: str | None
+    expected_output: str | None
+    actual_output: str | None
+    context: str | None
+    metadata: str | None
+    excluded: frozenset  # columns not copied into metadata (used by a role, or identity)
+
+
+def check_mapping(mapping) -> dict:
+    """An explicit mapping, checked for shape: ``{role: column name or None}``."""
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict):
+        raise InvalidInput(
+            "mapping must be an object of role → column name.", field="mapping", code="invalid"
+        )
+    for role, column in mapping.items():
+        if role not in ROLES:
+            raise InvalidInput(
+                f"Unknown mapping role {role!r} (roles: {', '.join(ROLES)}).",
+                field=f"mapping.{role}",
+                code="unknown_role",
             )
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_text(k, line)
-            _check_text(v, line)
-    elif isinstance(value, list):
-        for v in value:
-            _check_text(v, line)
+        if column is not None and not isinstance(column, str):
+            raise InvalidInput(
+                f"mapping.{role} must be a column name.", field=f"mapping.{role}", code="invalid"
+            )
+    return {role: (column or None) for role, column in mapping.items()}
+
+
+def resolve_mapping(columns, mapping: dict | None, *, strict: bool = True) -> dict[str, str | None]:
+    """Which source column feeds each role; explicit ``mapping`` wins over the usual names.
+
+    ``strict`` (CSV, whose header is the whole truth) refuses a mapped column
+    that is not in ``columns``; JSON objects may differ from one record to the
+    next, so there a missing mapped key just means no value on that record.
+    """
+    mapping = check_mapping(mapping)
+    columns = list(columns)
+    lowered: dict[str, str] = {}
+    for column in columns:
+        lowered.setdefault(column.lower().strip(), column)
+    chosen: dict[str, str | None] = {}
+    for role in ROLES:
+        if role in mapping:
+            column = mapping[role]
+            if strict and column is not None and column not in columns:
+                raise InvalidInput(
+                    f"Column {column!r} mapped to {role} is not in the file "
+                    f"(columns: {', '.join(columns)}).",
+                    field=f"mapping.{role}",
+                    code="unknown_column",
+                )
+            chosen[role] = column
+        else:
+            chosen[role] = next((lowered[a] for a in ALIASES[role] if a in lowered), None)
+    return chosen
+
+
+def roles_for(columns, mapping: dict | None, *, strict: bool = True) -> Roles:
+    """:func:`resolve_mapping` plus the columns kept out of metadata."""
+    chosen = resolve_mapping(columns, mapping, strict=strict)
+    excluded = {c for c in chosen.values() if c}
+    keys = set(columns)
+    if IDENTITY_COLUMNS <= keys <= EXPORT_COLUMNS and chosen["input"] == "input":
+        excluded |= IDENTITY_COLUMNS
+    return Roles(**chosen, excluded=frozenset(excluded))
+
+
+class _RolesByKeys:
+    """Roles per distinct key set: JSON records need not all have the same keys."""
+
+    def __init__(self, mapping):
+        self.mapping = mapping
+        self.cache: dict[tuple, Roles] = {}
+
+    def __call__(self, row: dict) -> Roles:
+        keys = tuple(row)
+        roles = self.cache.get(keys)
+        if roles is None:
+            roles = roles_for(keys, self.mapping, strict=False)
+            if len(self.cache) < _ROLE_CACHE_SIZE:
+                self.cache[keys] = roles
+        return roles
 
 
 def _as_text(value) -> str | None:
-    if value is None:
+    """Outputs are text; structured ones are kept as compact JSON (so json_equal can parse them)."""
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def resolve_mapping(columns: list[str], mapping: dict | None) -> dict[str, str | None]:
-    """Which source column feeds each role; explicit ``mapping`` wins over the usual names."""
-    mapping = dict(mapping or {})
-    unknown = set(mapping) - set(ROLES)
-    if unknown:
-        raise InvalidInput(
-            f"Unknown mapping role {sorted(unknown)[0]!r} (roles: {', '.join(ROLES)}).",
-            field=f"mapping.{sorted(unknown)[0]}",
-            code="unknown_role",
-        )
-    lowered = {c.lower().strip(): c for c in columns}
-    resolved: dict[str, str | None] = {}
-    for role in ROLES:
-        if role in mapping:
-            column = mapping[role]
-            if column not in (None, "") and column not in columns:
-                raise InvalidInput(
-                    f"Column {column!r} mapped to {role} is not in the file (columns: {', '.join(columns)}).",
-                    field=f"mapping.{role}",
-                    code="unknown_column",
-                )
-            resolved[role] = column or None
-            continue
-        resolved[role] = next((lowered[a] for a in ALIASES[role] if a in lowered), None)
-    return resolved
+def _is_empty(value) -> bool:
+    kind = type(value)
+    if kind is str:
+        return not value or value.isspace()
+    if kind is dict:
+        return not value or all(_is_empty(v) for v in value.values())
+    if kind is list:
+        return not value
+    return value is None
 
 
-def record_from(row: dict, line: int, roles: dict[str, str | None]) -> ParsedRecord:
-    used = {c for c in roles.values() if c}
-    rest = {k: v for k, v in row.items() if k not in used}
-    if roles["input"]:
-        value = row.get(roles["input"])
+def record_from(row: dict, line: int, roles: Roles) -> ParsedRecord:
+    """A record from one parsed row (CSV row or JSON object)."""
+    # The common file has only role columns: skip building an empty dict.
+    rest = (
+        {}
+        if row.keys() <= roles.excluded
+        else {k: v for k, v in row.items() if k not in roles.excluded}
+    )
+    if roles.input is not None:
+        value = row.get(roles.input)
+        if _is_empty(value):
+            raise _error(
+                line, f"the input (column {roles.input!r}) is missing or empty", "missing_input"
+            )
     else:
         # No input column: the remaining columns are the input's variables.
         value, rest = rest, {}
-    if value is None or value == "" or value == {}:
-        raise _error(line, "the input is missing or empty", "missing_input")
-    metadata = row.get(roles["metadata"]) if roles["metadata"] else None
-    if isinstance(metadata, str) and metadata.strip().startswith("{"):
-        with contextlib.suppress(ValueError):
-            metadata = json.loads(metadata)
-    if metadata is not None and not isinstance(metadata, dict):
-        metadata = {"value": metadata}
-    metadata = {**(metadata or {}), **rest} if rest else (metadata or {})
-    record = ParsedRecord(
-        line=line,
-        input=value,
-        expected_output=_as_text(row.get(roles["expected_output"]))
-        if roles["expected_output"]
-        else None,
-        actual_output=_as_text(row.get(roles["actual_output"])) if roles["actual_output"] else None,
-        context=row.get(roles["context"]) if roles["context"] else None,
-        metadata=metadata,
+        if _is_empty(value):
+            raise _error(line, "the input is missing or empty", "missing_input")
+    metadata = row.get(roles.metadata) if roles.metadata else None
+    if type(metadata) is not dict:
+        metadata = {} if metadata is None or metadata == "" else {roles.metadata: metadata}
+    if rest:
+        metadata = {**metadata, **rest}
+    expected = row.get(roles.expected_output) if roles.expected_output else None
+    actual = row.get(roles.actual_output) if roles.actual_output else None
+    context = row.get(roles.context) if roles.context else None
+    return ParsedRecord(
+        line,
+        value,
+        expected if (type(expected) is str and expected) else _as_text(expected),
+        actual if (type(actual) is str and actual) else _as_text(actual),
+        None if context == "" else context,
+        metadata,
     )
-    if record.expected_output == "":
-        record.expected_output = None
-    if record.actual_output == "":
-        record.actual_output = None
-    if record.context == "":
-        record.context = None
-    return record
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def _format_from_name(filename: str) -> str | None:
+    name = (filename or "").lower()
+    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv")):
+        if name.endswith(ext):
+            return fmt
+    return None
 
 
 def guess_format(filename: str, head: bytes) -> str:
-    name = (filename or "").lower()
-    for ext in ("jsonl", "ndjson", "json", "csv"):
-        if name.endswith("." + ext):
-            return "jsonl" if ext == "ndjson" else ext
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    """The format from the file name's extension, else from the first non-blank byte."""
+    named = _format_from_name(filename)
+    if named:
+        return named
+    stripped = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
     if stripped.startswith(b"["):
         return "json"
     if stripped.startswith(b"{"):
@@ -169,75 +353,101 @@ def guess_format(filename: str, head: bytes) -> str:
     return "csv"
 
 
-def _lines(fileobj) -> Iterator[tuple[int, str]]:
-    """Decoded lines with their numbers; invalid UTF-8 and oversized lines name the line."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _lines(fileobj, *, keepends: bool = False) -> Iterator[tuple[int, str]]:
+    """Decoded lines with their 1-based numbers, read a block at a time.
+
+    Splitting on the newline byte before decoding is safe (no UTF-8 sequence
+    contains it) and lets one ``decode`` serve a whole block of lines.
+    """
     number = 0
-    for raw in iter(lambda: fileobj.readline(MAX_LINE_BYTES + 1), b""):
-        number += 1
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            raise _error(
-                number, f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB", "line_too_long"
-            )
+    offset = 0  # file offset of ``carry``
+    carry = b""
+    first = True
+    while True:
+        block = fileobj.read(READ_BLOCK)
+        if first and block:
+            first = False
+            if block.startswith(codecs.BOM_UTF8):
+                block = block[len(codecs.BOM_UTF8) :]
+                offset = len(codecs.BOM_UTF8)
+        data = carry + block if carry else block
+        if not block:
+            cut = len(data)  # the last line has no newline
+        else:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if len(data) > MAX_LINE_BYTES:
+                    raise _error(
+                        number + 1,
+                        f"longer than {_size(MAX_LINE_BYTES)}",
+                        "line_too_long",
+                    )
+                carry = data
+                continue
+        complete, carry = data[:cut], data[cut:]
+        if not complete:
+            return
         try:
-            text = decoder.decode(raw)
+            text = complete.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise _error(number, f"invalid UTF-8 at byte {err.start}", "invalid_utf8") from None
-        if number == 1:
-            text = text.removeprefix("\ufeff")
-        yield number, text
+            bad = number + 1 + complete.count(b"\n", 0, err.start)
+            raise _error(
+                bad, f"invalid UTF-8 at byte {offset + err.start} of the file", "invalid_utf8"
+            ) from None
+        offset += len(complete)
+        parts = text.split("\n")
+        if parts[-1] == "":
+            parts.pop()
+        ending = "\n" if keepends else ""
+        last = len(parts) - 1
+        for i, part in enumerate(parts):
+            number += 1
+            if len(part) > MAX_LINE_BYTES:
+                raise _error(number, f"longer than {_size(MAX_LINE_BYTES)}", "line_too_long")
+            yield number, (part + ending if (i < last or block) else part)
+        if not block:
+            return
 
 
 def iter_jsonl(fileobj, mapping=None) -> Iterator[ParsedRecord]:
-    roles = None
+    """One JSON object per line; blank lines are skipped."""
+    raw_decode = _json_decoder().raw_decode
+    roles_of = _RolesByKeys(mapping)
     for number, text in _lines(fileobj):
-        if not text.strip():
+        if not text or text.isspace():
             continue
-        try:
-            value = json.loads(text, parse_constant=_reject_constant)
-        except ValueError as err:
-            raise _error(number, f"not valid JSON ({err})", "invalid_json") from None
+        value = _decode_json(raw_decode, text, number)
         if not isinstance(value, dict):
             raise _error(number, "each line must be a JSON object", "not_an_object")
-        _depth(value, number)
-        _check_text(value, number)
-        if roles is None:
-            roles = resolve_mapping(list(value), mapping)
-        yield record_from(value, number, roles)
+        _check_json(value, text, number)
+        yield record_from(value, number, roles_of(value))
 
 
 def iter_json_array(fileobj, mapping=None) -> Iterator[ParsedRecord]:
-    """Elements of a top-level JSON array, decoded one at a time from a rolling buffer."""
-    decoder = json.JSONDecoder(parse_constant=_reject_constant)
-    text_decoder = codecs.getincrementaldecoder("utf-8")()
-    buffer, pos, line, eof, started, roles = "", 0, 1, False, False, None
-    bytes_read = 0
+    """Elements of a top-level JSON array, decoded one at a time from a rolling buffer.
 
-    def fill():
-        nonlocal buffer, pos, eof, bytes_read
-        chunk = fileobj.read(READ_CHUNK)
-        if not chunk:
-            eof = True
-            try:
-                buffer = buffer[pos:] + text_decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                raise _error(line, "invalid UTF-8 at the end of the file", "invalid_utf8") from None
-            pos = 0
-            return
+    ``raw_decode`` parses one element from the buffer; when the element is
+    cut off by the end of the buffer, more of the file is read (in growing
+    chunks, up to the element size cap) and the element is parsed again.
+    """
+    decoder = _json_decoder()
+    text_decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    roles_of = _RolesByKeys(mapping)
+    buffer, pos, line, eof = "", 0, 1, False
+
+    def fill(size: int = JSON_READ_CHUNK) -> None:
+        nonlocal buffer, pos, eof
+        chunk = fileobj.read(size)
         try:
-            decoded = text_decoder.decode(chunk)
+            decoded = text_decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as err:
-            bad_line = line + buffer[pos:].count("\n")
-            raise _error(
-                bad_line, f"invalid UTF-8 at byte {bytes_read + err.start}", "invalid_utf8"
-            ) from None
-        bytes_read += len(chunk)
+            bad = line + buffer.count("\n", pos) + chunk.count(b"\n", 0, max(err.start, 0))
+            raise _error(bad, "invalid UTF-8", "invalid_utf8") from None
+        eof = not chunk
         buffer = buffer[pos:] + decoded
         pos = 0
-        if not started:
-            buffer = buffer.removeprefix("\ufeff")
 
-    def skip_ws():
+    def skip_ws() -> None:
         nonlocal pos, line
         while True:
             while pos < len(buffer) and buffer[pos] in " \t\r\n":
@@ -250,11 +460,12 @@ def iter_json_array(fileobj, mapping=None) -> Iterator[ParsedRecord]:
 
     fill()
     skip_ws()
-    if pos >= len(buffer) or buffer[pos] != "[":
+    if pos >= len(buffer):
+        return
+    if buffer[pos] != "[":
         raise _error(line, "a JSON file must hold an array of objects", "not_an_array")
     pos += 1
-    started = True
-    index = 0
+    first = True
     while True:
         skip_ws()
         if pos < len(buffer) and buffer[pos] == "]":
@@ -263,42 +474,72 @@ def iter_json_array(fileobj, mapping=None) -> Iterator[ParsedRecord]:
             if pos < len(buffer):
                 raise _error(line, "unexpected data after the array", "invalid_json")
             return
-        if index:
+        if not first:
             if pos >= len(buffer) or buffer[pos] != ",":
                 raise _error(line, "expected ',' or ']' between elements", "invalid_json")
             pos += 1
             skip_ws()
+        first = False
+        size = JSON_READ_CHUNK
         while True:
             try:
                 value, end = decoder.raw_decode(buffer, pos)
                 break
             except json.JSONDecodeError as err:
-                # Possibly just incomplete: read more, up to one element's size cap.
-                if eof or len(buffer) - pos > MAX_LINE_BYTES:
+                # Possibly just cut off by the buffer's end: read more and retry.
+                if eof:
                     raise _error(line, f"not valid JSON ({err.msg})", "invalid_json") from None
-                fill()
-            except ValueError as err:  # NaN / Infinity, refused by parse_constant
-                raise _error(line, str(err), "invalid_json") from None
+                if len(buffer) - pos > MAX_LINE_BYTES:
+                    raise _error(
+                        line,
+                        f"an array element larger than {_size(MAX_LINE_BYTES)}",
+                        "element_too_large",
+                    ) from None
+                fill(size)
+                size = min(size * 2, MAX_LINE_BYTES)
+            except _NotFinite as err:
+                raise _error(line, str(err), "not_finite") from None
+            except RecursionError:
+                raise _error(line, f"nesting deeper than {MAX_DEPTH} levels", "too_deep") from None
         element_line = line
-        line += buffer.count("\n", pos, end)
+        if end - pos > MAX_LINE_BYTES:
+            raise _error(
+                line, f"an array element larger than {_size(MAX_LINE_BYTES)}", "element_too_large"
+            )
+        text = buffer[pos:end]
+        line += text.count("\n")
         pos = end
         if not isinstance(value, dict):
             raise _error(element_line, "each array element must be a JSON object", "not_an_object")
-        _depth(value, element_line)
-        _check_text(value, element_line)
-        if roles is None:
-            roles = resolve_mapping(list(value), mapping)
-        yield record_from(value, element_line, roles)
-        index += 1
+        _check_json(value, text, element_line)
+        yield record_from(value, element_line, roles_of(value))
+
+
+def _json_cell(value: str, kinds: tuple[type, ...]):
+    """A CSV cell holding a JSON object/array (as evalhub's CSV export writes them), parsed."""
+    if value[:1] in ("{", "["):
+        try:
+            parsed = _json_decoder().decode(value)
+        except (ValueError, RecursionError):
+            return value
+        if isinstance(parsed, kinds) and find_problem(parsed) is None:
+            return parsed
+    return value
 
 
 def iter_csv(fileobj, mapping=None) -> Iterator[ParsedRecord]:
-    lines = _lines(fileobj)
-    current = {"line": 0}
+    """Rows of a CSV file with a header row.
+
+    A quoted cell may span lines; errors name the row's first line.
+    """
+    # A cell may be as long as a line may be (the csv module's default is 128 KB).
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+    last_line = 0
 
     def text_lines():
-        for number, text in lines:
-            current["line"] = number
+        nonlocal last_line
+        for number, text in _lines(fileobj, keepends=True):
+            last_line = number
             if "\x00" in text:
                 raise _error(
                     number,
@@ -308,46 +549,83 @@ def iter_csv(fileobj, mapping=None) -> Iterator[ParsedRecord]:
             yield text
 
     reader = csv.reader(text_lines())
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidInput("The file is empty: no records.", field="file", code="empty") from None
-    header = [h.strip() for h in header]
-    if not any(header):
-        raise _error(1, "a CSV file needs a header row naming its columns", "no_header")
-    if len(set(header)) != len(header):
-        raise _error(1, "the header repeats a column name", "duplicate_column")
-    roles = resolve_mapping(header, mapping)
+    header, header_line = None, 0
     try:
         for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            line = current["line"]
-            if len(row) != len(header):
-                raise _error(line, f"expected {len(header)} columns, got {len(row)}", "ragged_row")
-            values = dict(zip(header, row, strict=True))
-            yield record_from(values, line, roles)
+            if row and any(cell.strip() for cell in row):
+                header, header_line = row, last_line
+                break
     except csv.Error as err:
-        raise _error(current["line"], f"malformed CSV ({err})", "invalid_csv") from None
+        raise _error(last_line, f"malformed CSV ({err})", "invalid_csv") from None
+    if header is None:
+        return
+    header = [h.strip() for h in header]
+    for i, name in enumerate(header, 1):
+        if not name:
+            raise _error(
+                header_line,
+                f"column {i} has no name; the first row must be a header naming every column",
+                "no_header",
+            )
+    if len(set(header)) != len(header):
+        repeated = next(h for h in header if header.count(h) > 1)
+        raise _error(header_line, f"the header repeats the column {repeated!r}", "no_header")
+    roles = roles_for(header, mapping)
+    width = len(header)
+    while True:
+        start = last_line + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise _error(start, f"malformed CSV ({err})", "invalid_csv") from None
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != width:
+            raise _error(start, f"expected {width} columns, got {len(row)}", "ragged_row")
+        values = dict(zip(header, row, strict=True))
+        if roles.input and roles.input in values:
+            values[roles.input] = _json_cell(values[roles.input], (dict, list))
+        if roles.context and roles.context in values:
+            values[roles.context] = _json_cell(values[roles.context], (dict, list))
+        if roles.metadata and roles.metadata in values:
+            values[roles.metadata] = _json_cell(values[roles.metadata], (dict,))
+        yield record_from(values, start, roles)
 
 
-FORMATS = {"csv": iter_csv, "json": iter_json_array, "jsonl": iter_jsonl}
+_READERS = {"csv": iter_csv, "json": iter_json_array, "jsonl": iter_jsonl}
 
 
 def iter_records(
     fileobj, *, format: str | None = None, mapping: dict | None = None, filename: str = ""
-):
-    """Records of a binary file object; raises InvalidInput naming the line of the first problem."""
+) -> Iterator[ParsedRecord]:
+    """Records of a binary file object, lazily; InvalidInput names the line of the first problem.
+
+    ``format`` is csv, json (an array of objects) or jsonl; without it the
+    file name's extension decides, else the first non-blank byte. The mapping
+    is checked before anything is read. An empty file yields nothing: the
+    caller decides that "no records" is an error.
+    """
+    if isinstance(fileobj, io.TextIOBase):
+        raise TypeError("iter_records needs a binary file object")
+    mapping = check_mapping(mapping)
     if format is None:
-        head = fileobj.read(512)
-        fileobj.seek(0)
-        format = guess_format(filename, head)
-    if format not in FORMATS:
+        format = _format_from_name(filename)
+    if format is None:
+        if not fileobj.seekable():
+            raise InvalidInput(
+                "Cannot tell the file's format; say csv, json or jsonl.",
+                field="format",
+                code="unknown_format",
+            )
+        position = fileobj.tell()
+        format = guess_format("", fileobj.read(512))
+        fileobj.seek(position)
+    if format not in _READERS:
         raise InvalidInput(
             f"Unknown format {format!r}: use csv, json or jsonl.",
             field="format",
             code="unknown_format",
         )
-    if isinstance(fileobj, io.TextIOBase):
-        raise TypeError("iter_records needs a binary file object")
-    return FORMATS[format](fileobj, mapping)
+    return _READERS[format](fileobj, mapping)

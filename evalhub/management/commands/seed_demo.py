@@ -1,11 +1,18 @@
-"""Load the demo: an org with three users, a support Q&A dataset, a config, a pipeline and a finished run.
+"""Load the demo: an org with three users, a support Q&A dataset, a config, a pipeline, a
+prompt, an agent and a finished run.
 
-Idempotent: every object is looked up by its natural key first, so running it
-again changes nothing.
+What to create is data (``evalhub/demo/acme.json`` and the records in
+``evalhub/demo/support_qa.jsonl``); this command only walks it, through the
+same services the pages use. Idempotent: every object is looked up by its
+natural key first (username, org slug, name within the org), so running it
+again changes nothing and says what was already there. A new step is one
+more method called from :meth:`Command.handle`.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,193 +22,226 @@ from django.db import transaction
 
 from datasets.models import Dataset
 from datasets.services import dataset_create, dataset_import
-from evalhub.models import Membership, Organization, Role, Workspace
+from evalhub.models import Membership, Organization, Workspace
 from runs.definitions import agent_create, config_create, prompt_create, report_create
+from runs.metrics import REGISTRY
 from runs.models import Agent, EvalConfig, LanguageModel, Prompt, Report, Run
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
-USERS = [
-    ("demo", Role.OWNER, True),
-    ("analyst", Role.MEMBER, False),
-    ("viewer", Role.VIEWER, False),
-]
-MODELS = [
-    ("gpt-4o-mini", "GPT-4o mini", "0.15", "0.60"),
-    ("gpt-4o", "GPT-4o", "2.50", "10.00"),
-    ("claude-sonnet", "Claude Sonnet", "3.00", "15.00"),
-]
-DATASET = "Support QA"
-CONFIG = "Support QA — deterministic"
+BASELINE_ALIAS = "demo-baseline"
+
+
+@dataclass
+class Demo:
+    owner: object
+    organization: Organization
+    workspace: Workspace
+
+    @property
+    def placement(self) -> dict:
+        return {"organization": self.organization, "workspace": self.workspace}
 
 
 class Command(BaseCommand):
-    help = "Create (or leave as is) the demo organization, users, dataset, config, pipeline and a finished run."
+    help = (
+        "Create the demo organization, users (demo/demo, analyst/analyst, viewer/viewer), "
+        "dataset, eval config, pipeline, prompt, agent and a finished run; "
+        "anything already present is left as it is."
+    )
 
     def handle(self, *args, **options):
-        self.created = []
+        self.created: list[str] = []
+        self.present: list[str] = []
+        spec = json.loads((DEMO / "acme.json").read_text(encoding="utf-8"))
         with transaction.atomic():
-            owner, org, workspace = self.tenancy()
-            self.models()
-            dataset = self.dataset(owner, org, workspace)
-            config = self.config(owner, org, workspace, dataset)
-            self.pipeline(owner, org, workspace, dataset, config)
-            self.prompt_and_agent(owner, org, workspace)
-        self.finished_run(owner, dataset)
+            demo = self.tenancy(spec)
+            self.models(spec["models"])
+            datasets = {d["name"]: self.dataset(demo, d) for d in spec["datasets"]}
+            configs = {c["name"]: self.config(demo, c, datasets) for c in spec["eval_configs"]}
+            for report in spec["reports"]:
+                self.pipeline(demo, report, datasets, configs)
+            for prompt in spec["prompts"]:
+                self.prompt(demo, prompt)
+            for agent in spec["agents"]:
+                self.agent(demo, agent)
+        # After commit: the run engine enqueues its work on commit.
+        self.finished_run(demo.owner, datasets[spec["datasets"][0]["name"]])
+        self.summary()
+
+    # --- bookkeeping ----------------------------------------------------------------
+
+    def note(self, what: str, created: bool) -> None:
+        (self.created if created else self.present).append(what)
+
+    def summary(self) -> None:
         if self.created:
-            self.stdout.write("Created: " + ", ".join(self.created))
-        else:
+            self.stdout.write(self.style.SUCCESS("Created: " + "; ".join(self.created)))
+        if self.present:
+            self.stdout.write("Already present: " + "; ".join(self.present))
+        if not self.created:
             self.stdout.write("Demo data already present; nothing changed.")
 
-    def note(self, what, created):
-        if created:
-            self.created.append(what)
+    def metrics(self, entries: list[dict]) -> list[dict]:
+        """The entries whose metric this installation has (the registry may grow or shrink)."""
+        kept = [e for e in entries if str(e["metric"]) in REGISTRY]
+        for entry in entries:
+            if entry not in kept:
+                self.stderr.write(f"Skipping metric {entry['metric']}: not in the registry.")
+        return kept
 
-    def tenancy(self):
+    # --- steps ------------------------------------------------------------------------
+
+    def tenancy(self, spec: dict) -> Demo:
         User = get_user_model()
+        org_spec = spec["organization"]
         org, created = Organization.objects.get_or_create(
-            slug="acme", defaults={"name": "Acme Support", "monthly_budget_usd": Decimal("100")}
+            slug=org_spec["slug"],
+            defaults={
+                "name": org_spec["name"],
+                "monthly_budget_usd": Decimal(org_spec["monthly_budget_usd"]),
+            },
         )
-        self.note("organization Acme Support", created)
+        self.note(f"organization {org.name}", created)
         users = {}
-        for username, role, is_admin in USERS:
+        for user_spec in spec["users"]:
+            username = user_spec["username"]
             user, created = User.objects.get_or_create(
                 username=username,
                 defaults={
                     "email": f"{username}@acme.example",
-                    "is_staff": is_admin,
-                    "is_superuser": is_admin,
+                    "is_staff": user_spec["superuser"],
+                    "is_superuser": user_spec["superuser"],
                 },
             )
             if created:
-                user.set_password(username)
-                user.save()
-            self.note(f"user {username}", created)
-            Membership.objects.get_or_create(user=user, organization=org, defaults={"role": role})
-            users[username] = user
+                user.set_password(user_spec["password"])
+                user.save(update_fields=["password"])
+            _, joined = Membership.objects.get_or_create(
+                user=user, organization=org, defaults={"role": user_spec["role"]}
+            )
+            self.note(f"user {username} ({user_spec['role']})", created or joined)
+            users[user_spec["role"]] = user
         workspace, created = Workspace.objects.get_or_create(
-            name="Customer Support", organization=org
+            name=spec["workspace"]["name"],
+            organization=org,
+            defaults={"description": spec["workspace"]["description"]},
         )
-        self.note("workspace Customer Support", created)
-        return users["demo"], org, workspace
+        self.note(f"workspace {workspace.name}", created)
+        return Demo(owner=users["owner"], organization=org, workspace=workspace)
 
-    def models(self):
-        for slug, name, price_in, price_out in MODELS:
+    def models(self, entries: list[dict]) -> None:
+        for entry in entries:
             _, created = LanguageModel.objects.get_or_create(
-                slug=slug,
+                slug=entry["slug"],
                 defaults={
-                    "display_name": name,
-                    "input_price_per_mtok": Decimal(price_in),
-                    "output_price_per_mtok": Decimal(price_out),
+                    "display_name": entry["display_name"],
+                    "input_price_per_mtok": Decimal(entry["input_price_per_mtok"]),
+                    "output_price_per_mtok": Decimal(entry["output_price_per_mtok"]),
                 },
             )
-            self.note(f"model {slug}", created)
+            self.note(f"model {entry['slug']}", created)
 
-    def dataset(self, owner, org, workspace):
-        dataset = Dataset.objects.filter(name=DATASET, organization=org).first()
-        if dataset is None:
+    def dataset(self, demo: Demo, entry: dict) -> Dataset:
+        dataset = Dataset.objects.filter(name=entry["name"], organization=demo.organization).first()
+        created = dataset is None
+        if created:
             dataset = dataset_create(
-                actor=owner,
-                name=DATASET,
-                organization=org,
-                workspace=workspace,
-                description="Customer-support questions about Acme Cloud with reference and bot answers.",
-                selected_metrics=[
-                    {
-                        "metric": "exact_match",
-                        "args": {"case_sensitive": False, "ignore_punctuation": True},
-                    },
-                    {"metric": "levenshtein", "args": {"threshold": 0.8, "case_sensitive": False}},
-                ],
+                actor=demo.owner,
+                name=entry["name"],
+                description=entry["description"],
+                selected_metrics=self.metrics(entry["selected_metrics"]),
                 source="demo",
+                **demo.placement,
             )
-            with (DEMO / "support_qa.jsonl").open("rb") as f:
-                dataset_import(
-                    actor=owner,
+        if dataset.latest_version() is None:
+            with (DEMO / entry["file"]).open("rb") as records:
+                version = dataset_import(
+                    actor=demo.owner,
                     dataset=dataset,
-                    fileobj=f,
-                    filename="support_qa.jsonl",
+                    fileobj=records,
+                    filename=entry["file"],
                     source="demo",
                 )
-            self.note(f"dataset {DATASET} (50 records)", True)
+            self.note(f"dataset {dataset.name} ({version.record_count} records)", True)
+        else:
+            self.note(f"dataset {dataset.name}", False)
         return dataset
 
-    def config(self, owner, org, workspace, dataset):
-        config = EvalConfig.objects.filter(name=CONFIG, organization=org).first()
+    def config(self, demo: Demo, entry: dict, datasets: dict) -> EvalConfig:
+        config = EvalConfig.objects.filter(
+            name=entry["name"], organization=demo.organization
+        ).first()
         if config is None:
-            version = config_create(
-                actor=owner,
-                name=CONFIG,
-                organization=org,
-                workspace=workspace,
-                dataset=dataset,
-                description="Cheap checks that need no model: exact match, edit distance and overlap.",
-                threshold=70,
-                metrics=[
-                    {
-                        "metric": "exact_match",
-                        "args": {"case_sensitive": False, "ignore_punctuation": True},
-                    },
-                    {"metric": "levenshtein", "args": {"threshold": 0.8}},
-                    {"metric": "rouge_l", "args": {"threshold": 0.5}},
-                ],
+            config = config_create(
+                actor=demo.owner,
+                name=entry["name"],
+                dataset=datasets[entry["dataset"]],
+                description=entry["description"],
+                threshold=entry["threshold"],
+                metrics=self.metrics(entry["metrics"]),
                 source="demo",
-            )
-            config = version.config
-            self.note(f"eval config {CONFIG}", True)
+                **demo.placement,
+            ).config
+            self.note(f"eval config {config.name}", True)
+        else:
+            self.note(f"eval config {config.name}", False)
         return config
 
-    def pipeline(self, owner, org, workspace, dataset, config):
-        if not Report.objects.filter(
-            name="Support QA nightly", organization=org, kind="pipeline"
-        ).exists():
+    def pipeline(self, demo: Demo, entry: dict, datasets: dict, configs: dict) -> None:
+        exists = Report.objects.filter(
+            name=entry["name"], organization=demo.organization, kind=Report.Kind.PIPELINE
+        ).exists()
+        if not exists:
             report_create(
-                actor=owner,
-                name="Support QA nightly",
-                dataset=dataset,
-                eval_config=config,
-                organization=org,
-                workspace=workspace,
+                actor=demo.owner,
+                name=entry["name"],
+                dataset=datasets[entry["dataset"]],
+                eval_config=configs[entry["eval_config"]],
                 source="demo",
+                **demo.placement,
             )
-            self.note("report pipeline Support QA nightly", True)
+        self.note(f"report pipeline {entry['name']}", not exists)
 
-    def prompt_and_agent(self, owner, org, workspace):
-        if not Prompt.objects.filter(name="Support answerer", organization=org).exists():
+    def prompt(self, demo: Demo, entry: dict) -> None:
+        exists = Prompt.objects.filter(name=entry["name"], organization=demo.organization).exists()
+        if not exists:
             prompt_create(
-                actor=owner,
-                name="Support answerer",
-                template="You are Acme Cloud's support assistant. Answer briefly.\n\nQuestion: {{ question }}",
-                model="gpt-4o-mini",
-                params={"temperature": 0},
-                organization=org,
-                workspace=workspace,
+                actor=demo.owner,
+                name=entry["name"],
+                template=entry["template"],
+                model=entry["model"],
+                params=entry.get("params"),
                 source="demo",
+                **demo.placement,
             )
-            self.note("prompt Support answerer", True)
-        if not Agent.objects.filter(name="Support bot", organization=org).exists():
-            agent_create(
-                actor=owner,
-                name="Support bot",
-                kind="model",
-                model="gpt-4o-mini",
-                system_prompt="You are Acme Cloud's support assistant. Answer in one or two sentences.",
-                organization=org,
-                workspace=workspace,
-                source="demo",
-            )
-            self.note("agent Support bot", True)
+        self.note(f"prompt {entry['name']}", not exists)
 
-    def finished_run(self, owner, dataset):
+    def agent(self, demo: Demo, entry: dict) -> None:
+        exists = Agent.objects.filter(name=entry["name"], organization=demo.organization).exists()
+        if not exists:
+            agent_create(
+                actor=demo.owner,
+                name=entry["name"],
+                kind=entry["kind"],
+                model=entry["model"],
+                system_prompt=entry["system_prompt"],
+                source="demo",
+                **demo.placement,
+            )
+        self.note(f"agent {entry['name']}", not exists)
+
+    def finished_run(self, owner, dataset: Dataset) -> None:
         """One finished run, so the pages have results from the first minute."""
         from runs.engine.execute import run_chunk
         from runs.services import run_create_from_dataset
 
-        if Run.objects.filter(owner=owner, alias="demo-baseline").exists():
+        if Run.objects.filter(owner=owner, alias=BASELINE_ALIAS).exists():
+            self.note(f"finished run {BASELINE_ALIAS}", False)
             return
         run = run_create_from_dataset(
             actor=owner,
             dataset=dataset,
-            alias="demo-baseline",
+            alias=BASELINE_ALIAS,
             threshold=70,
             source=Run.Source.DEMO,
         )
@@ -210,4 +250,4 @@ class Command(BaseCommand):
         for chunk in sorted(set(run.items.values_list("chunk", flat=True))):
             run_chunk(run.pk, chunk)
         run.refresh_from_db()
-        self.note(f"finished run demo-baseline ({run.status}, pass rate {run.pass_rate}%)", True)
+        self.note(f"finished run {BASELINE_ALIAS} ({run.status}, pass rate {run.pass_rate}%)", True)
