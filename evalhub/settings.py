@@ -185,7 +185,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["evalhub.api.throttling.ApiKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": API_THROTTLE_RATE},
+    "EXCEPTION_HANDLER": "evalhub.api.exceptions.native_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "evalhub API",
@@ -195,6 +197,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `kind`, `source` or `status`: give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetKindEnum": "datasets.models.Dataset.Kind",
+        "DatasetVersionSourceEnum": "datasets.models.DatasetVersion.Source",
+        "MetricKindEnum": "runs.models.Metric.Kind",
+        "AgentKindEnum": "runs.models.Agent.Kind",
+        "ReportKindEnum": "runs.models.Report.Kind",
+        "RunSourceEnum": "runs.models.Run.Source",
+        "RunTypeEnum": "runs.models.Run.RunType",
+        "RunStatusEnum": "runs.models.RunStatus",
+        "ItemStatusEnum": "runs.models.ItemStatus",
+        "RoleEnum": "evalhub.models.Role",
+    },
 }
 
 # --- i18n, static ------------------------------------------------------------

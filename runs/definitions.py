@@ -8,12 +8,17 @@ an audit row. Pages, the native API and the admin all call these.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 
 from datasets.models import Dataset
+from datasets.services import Export
 from evalhub import audit
-from evalhub.errors import InvalidInput, NotFound, PermissionDenied
+from evalhub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from evalhub.models import Workspace
 from evalhub.permissions import can
 from runs.engine import templating
 from runs.models import (
@@ -457,3 +462,162 @@ def dataset_set_baseline(*, actor, dataset: Dataset, run: Run | None, source="")
             run=run.pk if run else None,
         )
     return dataset
+
+
+# --- added for the native API (candidates to fold into the app services) ----------------
+
+
+def workspace_create(*, actor, name, organization=None, description="", source="") -> Workspace:
+    """A workspace (Aymara's workspace, Aegis's data collection) in an org, or a personal one."""
+    if organization is not None and not can(actor, "create", organization=organization):
+        raise PermissionDenied(f"You may not create workspaces in {organization}.")
+    if not isinstance(description, str):
+        raise InvalidInput("description must be text.", field="description", code="invalid_type")
+    with transaction.atomic():
+        workspace = Workspace.objects.create(
+            name=_name(name),
+            organization=organization,
+            owner=actor,
+            description=description,
+        )
+        audit.record("workspace.create", actor=actor, target=workspace, source=source)
+    return workspace
+
+
+def dataset_update(
+    *, actor, dataset: Dataset, selected_metrics: list | None = None, source="", **changes
+) -> Dataset:
+    """Rename a dataset, change its description and/or replace its selected metrics, at once.
+
+    Records change only through new versions. ``selected_metrics`` (when not
+    None) replaces the whole selection, as :func:`datasets.services.dataset_set_metrics`.
+    """
+    from datasets.services import dataset_set_metrics
+
+    _check_change(actor, dataset)
+    unknown = set(changes) - {"name", "description"}
+    if unknown:
+        raise InvalidInput(f"Unknown field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
+    if "name" in changes:
+        dataset.name = _name(changes["name"])
+    if "description" in changes:
+        if not isinstance(changes["description"], str):
+            raise InvalidInput("description must be text.", field="description")
+        dataset.description = changes["description"]
+    with transaction.atomic():
+        if changes:
+            dataset.save(update_fields=["name", "description", "updated_at"])
+            audit.record(
+                "dataset.update", actor=actor, target=dataset, source=source, fields=sorted(changes)
+            )
+        if selected_metrics is not None:
+            dataset_set_metrics(
+                actor=actor, dataset=dataset, selected_metrics=selected_metrics, source=source
+            )
+    return dataset
+
+
+def shareable_delete(*, actor, obj, source="") -> None:
+    """Delete a dataset, prompt, agent, eval config or report (``delete``: owners of its org
+    or its individual owner).
+
+    What runs still point at is protected by the database; that refusal is a
+    409 naming why, not a 500.
+    """
+    if not can(actor, "view", obj):
+        raise NotFound(f"{type(obj).__name__} not found.")
+    if not can(actor, "delete", obj):
+        raise PermissionDenied(f"Your role may not delete this {type(obj).__name__.lower()}.")
+    label = obj._meta.model_name
+    try:
+        with transaction.atomic():
+            audit.record(f"{label}.delete", actor=actor, target=obj, source=source)
+            obj.delete()
+    except ProtectedError:
+        raise Conflict(
+            f"This {obj._meta.verbose_name} is still used by runs or reports and cannot be deleted.",
+            code="in_use",
+        ) from None
+
+
+RUN_EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
+
+def run_export(*, actor, run: Run, format: str, source="") -> Export:
+    """Every item of ``run`` with every score, streamed as CSV or JSONL.
+
+    One row per item: its record, output, verdict, error, latency, cost and,
+    per metric, ``<label>.value`` / ``.passed`` / ``.reason``. CSV cells a
+    spreadsheet would run as formulas are neutralised
+    (:func:`datasets.exporters.neutralise`).
+    """
+    from datasets.exporters import csv_rows, json_lines
+
+    if not can(actor, "view", run):
+        raise NotFound("Run not found.", code="run_not_found")
+    if not can(actor, "export", run):
+        raise PermissionDenied("You may not export this run.")
+    if format not in RUN_EXPORT_FORMATS:
+        raise InvalidInput(
+            f"Unknown format {format!r}: use csv or jsonl.", field="format", code="unknown_format"
+        )
+    metrics = list(run.run_metrics.order_by("position"))
+    rows = _run_export_rows(run, metrics)
+    if format == "csv":
+        header = [*RUN_EXPORT_COLUMNS] + [
+            f"{m.label}.{part}" for m in metrics for part in ("value", "passed", "reason")
+        ]
+        chunks = csv_rows(header, ([row[h] for h in header] for row in rows))
+    else:
+        chunks = json_lines(rows)
+    with transaction.atomic():
+        audit.record("run.export", actor=actor, target=run, source=source, format=format)
+    stem = re.sub(r"[^\w.-]+", "-", run.display_name)[:80].strip("-") or f"run-{run.pk}"
+    return Export(
+        filename=f"{stem}.{format}", content_type=RUN_EXPORT_FORMATS[format], chunks=chunks
+    )
+
+
+RUN_EXPORT_COLUMNS = (
+    "index",
+    "record_id",
+    "input",
+    "expected_output",
+    "output",
+    "status",
+    "passed",
+    "score",
+    "error",
+    "latency_ms",
+    "cost",
+)
+
+
+def _run_export_rows(run: Run, metrics) -> Iterator[dict]:
+    items = (
+        run.items.select_related("record")
+        .prefetch_related("scores")
+        .order_by("index")
+        .iterator(chunk_size=1000)
+    )
+    for item in items:
+        scores = {s.run_metric_id: s for s in item.scores.all()}
+        row = {
+            "index": item.index,
+            "record_id": str(item.record.uuid),
+            "input": item.record.input,
+            "expected_output": item.record.expected_output,
+            "output": item.output,
+            "status": item.status,
+            "passed": item.passed,
+            "score": item.score,
+            "error": item.error,
+            "latency_ms": item.latency_ms,
+            "cost": str(item.cost),
+        }
+        for m in metrics:
+            s = scores.get(m.pk)
+            row[f"{m.label}.value"] = s.value if s else None
+            row[f"{m.label}.passed"] = s.passed if s else None
+            row[f"{m.label}.reason"] = (s.reason or s.error) if s else None
+        yield row
