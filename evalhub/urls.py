@@ -12,6 +12,9 @@ admin.site.index_title = "Organizations, access and catalogues"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("scope/", views.scope_switch, name="scope"),
+    path("datasets/", include("datasets.urls")),
+    path("", include("runs.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,11 +1,18 @@
+"""Shell pages: health check, dashboard, and the org/workspace switcher."""
+
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRefresh
 
 from datasets.models import Dataset
-from evalhub.models import Membership
+from evalhub.forms import ScopeForm
+from evalhub.http import htmx_partial, page, safe_next, scope_of
 from runs.models import Run
+from runs.views import run_table_context
 
 
 def healthz(request):
@@ -17,12 +24,31 @@ def healthz(request):
 
 @login_required
 def dashboard(request):
-    user = request.user
-    runs = Run.objects.visible_to(user).select_related("dataset", "owner")[:10]
+    scope = scope_of(request)
+    runs = scope.filter(Run.objects.visible_to(request.user))
+    organization = scope.organization
     context = {
-        "memberships": Membership.objects.filter(user=user).select_related("organization"),
-        "recent_runs": runs,
-        "dataset_count": Dataset.objects.visible_to(user).count(),
-        "active_run_count": Run.objects.visible_to(user).active().count(),
+        "dataset_count": scope.filter(Dataset.objects.visible_to(request.user)).count(),
+        "active_run_count": runs.active().count(),
+        "finished_run_count": runs.finished().count(),
+        "month_spend": organization.month_spend() if organization else None,
+        "budget": organization.monthly_budget_usd if organization else None,
+        **run_table_context(request, params={"limit": "10"}),
     }
-    return render(request, "evalhub/dashboard.html", context)
+    return page(request, "evalhub/dashboard.html", context)
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def scope_switch(request):
+    """Store the chosen organization and workspace in the session; lists follow them."""
+    form = ScopeForm(request.POST, scope=scope_of(request))
+    if not form.is_valid():
+        return HttpResponseBadRequest("Unknown organization or workspace.")
+    request.session["scope_org"] = form.cleaned_data["org"]
+    request.session["scope_workspace"] = form.cleaned_data["workspace"] or None
+    if htmx_partial(request):
+        # Everything on the page may belong to the old scope: reload it.
+        return HttpResponseClientRefresh()
+    return redirect(safe_next(request))
