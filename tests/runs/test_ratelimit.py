@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import types
 import uuid
 
 import pytest
@@ -9,6 +10,15 @@ import pytest
 from runs.engine.ratelimit import DatabaseLimiter, Limit, RedisLimiter, acquire
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    """The limiter reads a clock that stands still, so each wait is exactly the
+    distance to its slot however slowly a busy machine runs the test."""
+    monkeypatch.setattr(
+        "runs.engine.ratelimit.time", types.SimpleNamespace(time=lambda: 1_800_000_000.0)
+    )
 
 
 def reservations(limiter, limit, n, tokens=0):
@@ -26,7 +36,7 @@ def test_redis_limiter_spaces_requests_evenly_at_the_rpm():
     waits = reservations(RedisLimiter(REDIS_URL), limit, 5)
     # Slots 0.1 s apart: five requests never exceed 600/min in any window.
     for i, wait in enumerate(waits):
-        assert wait == pytest.approx(0.1 * i, abs=0.03)
+        assert wait == pytest.approx(0.1 * i, abs=1e-6)
 
 
 def test_redis_limiter_is_shared_by_separate_clients():
@@ -34,16 +44,16 @@ def test_redis_limiter_is_shared_by_separate_clients():
     limit = Limit(key=f"test-{uuid.uuid4()}", rpm=60, tpm=None)
     first = reservations(RedisLimiter(REDIS_URL), limit, 1)
     second = reservations(RedisLimiter(REDIS_URL), limit, 1)
-    assert first[0] == pytest.approx(0, abs=0.05)
-    assert second[0] == pytest.approx(1.0, abs=0.1)
+    assert first[0] == pytest.approx(0, abs=1e-6)
+    assert second[0] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_redis_limiter_counts_tokens_per_minute():
     limit = Limit(key=f"test-{uuid.uuid4()}", rpm=None, tpm=6000)
     waits = reservations(RedisLimiter(REDIS_URL), limit, 3, tokens=1000)
     # 1,000 tokens at 6,000/min is ten seconds of budget per call.
-    assert waits[1] == pytest.approx(10.0, abs=0.1)
-    assert waits[2] == pytest.approx(20.0, abs=0.1)
+    assert waits[1] == pytest.approx(10.0, abs=1e-6)
+    assert waits[2] == pytest.approx(20.0, abs=1e-6)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -51,7 +61,7 @@ def test_database_limiter_spaces_requests_the_same_way():
     limit = Limit(key=f"test-{uuid.uuid4()}", rpm=600, tpm=None)
     waits = reservations(DatabaseLimiter(), limit, 4)
     for i, wait in enumerate(waits):
-        assert wait == pytest.approx(0.1 * i, abs=0.05)
+        assert wait == pytest.approx(0.1 * i, abs=1e-6)
 
 
 def test_no_limit_means_no_wait():
