@@ -92,3 +92,29 @@ def test_system_checks_refuse_bad_settings(env, message):
 def test_a_sane_environment_passes_the_checks():
     result = run_check(DEBUG="true")
     assert result.returncode == 0, result.stderr
+
+
+def test_production_collectstatic_succeeds(tmp_path):
+    """Production serves hashed, compressed files; a vendored asset pointing at a
+    file that isn't there (a source map, say) breaks collectstatic and the deploy."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "Q_BROKER"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="evalhub.settings",
+        DEBUG="false",
+        SECRET_KEY="collectstatic-test-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        STATIC_ROOT=str(tmp_path / "static"),
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = (tmp_path / "static" / "staticfiles.json").read_text()
+    assert "vendor/htmx" in manifest and "vendor/chart" in manifest
