@@ -50,8 +50,8 @@ def check_broker(app_configs, **kwargs):
 def check_engine(app_configs, **kwargs):
     engine = settings.EVALHUB_ENGINE
     problems = []
-    for key in ("CHUNK_SIZE", "CONCURRENCY", "MAX_ATTEMPTS"):
-        if engine[key] < 1:
+    for key in ("CHUNK_SIZE", "LOCAL_CHUNK_SIZE", "CONCURRENCY", "MAX_ATTEMPTS"):
+        if engine[key] is not None and engine[key] < 1:
             problems.append(
                 Error(f"ENGINE_{key} must be at least 1, got {engine[key]}.", id="evalhub.E006")
             )

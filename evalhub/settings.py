@@ -146,7 +146,11 @@ else:
 
 # --- Engine --------------------------------------------------------------
 EVALHUB_ENGINE = {
-    "CHUNK_SIZE": env.int("ENGINE_CHUNK_SIZE", default=100),
+    # Items per chunk task; unset: 4 × CONCURRENCY for runs that call a
+    # provider (at least 100), LOCAL_CHUNK_SIZE for runs of local metrics only.
+    "CHUNK_SIZE": env.int("ENGINE_CHUNK_SIZE", default=None),
+    # Runs with only local (deterministic, statistical) metrics: bigger chunks.
+    "LOCAL_CHUNK_SIZE": env.int("ENGINE_LOCAL_CHUNK_SIZE", default=2000),
     "CONCURRENCY": env.int("ENGINE_CONCURRENCY", default=50),
     "MAX_ATTEMPTS": env.int("ENGINE_MAX_ATTEMPTS", default=4),
     "BACKOFF_BASE": env.float("ENGINE_BACKOFF_BASE", default=0.5),
