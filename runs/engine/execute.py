@@ -549,22 +549,23 @@ def _write_portable(mine: list[ItemResult], now) -> None:
     )
 
 
-# Score columns and their PostgreSQL array types, for the unnest() writes below.
+# Columns written on PostgreSQL, with the types of the item rows' scratch table.
 _SCORE_COLUMNS = (
-    ("item", "bigint"),
-    ("run_metric", "bigint"),
-    ("value", "double precision"),
-    ("passed", "boolean"),
-    ("reason", "text"),
-    ("error", "text"),
-    ("trials", "jsonb"),
-    ("flipped", "boolean"),
-    ("cached", "boolean"),
-    ("prompt_tokens", "integer"),
-    ("completion_tokens", "integer"),
-    ("cost", "numeric"),
+    "item",
+    "run_metric",
+    "value",
+    "passed",
+    "reason",
+    "error",
+    "trials",
+    "flipped",
+    "cached",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
 )
 _ITEM_COLUMNS = (
+    ("id", "bigint"),
     ("status", "text"),
     ("output", "text"),
     ("error", "text"),
@@ -578,65 +579,78 @@ _ITEM_COLUMNS = (
     ("cost", "numeric"),
     ("attempts", "integer"),
 )
+_ITEM_ROWS = "evalhub_item_rows"
 
 
 def _write_pg(mine: list[ItemResult], now) -> None:
-    """PostgreSQL: the scores in one INSERT and the items in one UPDATE, each fed
-    column-wise through ``unnest()`` of array parameters.
+    """PostgreSQL: scores by COPY; items by COPY into a scratch table and one UPDATE … FROM.
 
     ``bulk_update`` builds a ``CASE WHEN id = … THEN …`` per field and row:
-    for 2,000 items that SQL alone costs more than scoring them. Arrays bind
-    as a handful of parameters whatever the row count.
+    for 2,000 items that SQL alone costs more than scoring them. COPY rows
+    are formatted by psycopg's C code. The scores need no conflict check:
+    the items are locked, still pending and leased to us, and a re-run
+    deletes an item's scores before it is pending again; should one exist
+    anyway, the unique constraint fails the transaction and nothing is half-written.
     """
     import json
 
     qn = connection.ops.quote_name
-    score_cols = [qn(Score._meta.get_field(name).column) for name, _ in _SCORE_COLUMNS]
-    scores = [(r, s) for r in mine for s in r.scores]
-    score_arrays = [
-        [r.item_id for r, _ in scores],
-        [s.run_metric_id for _, s in scores],
-        [s.value for _, s in scores],
-        [s.passed for _, s in scores],
-        [s.reason for _, s in scores],
-        [s.error for _, s in scores],
-        [json.dumps(s.trials) if s.trials is not None else None for _, s in scores],
-        [s.flipped for _, s in scores],
-        [s.cached for _, s in scores],
-        [s.prompt_tokens for _, s in scores],
-        [s.completion_tokens for _, s in scores],
-        [s.cost for _, s in scores],
-    ]
-    item_cols = [name for name, _ in _ITEM_COLUMNS]
-    item_arrays = [
-        [r.item_id for r in mine],
-        [r.status for r in mine],
-        [r.output for r in mine],
-        [r.error[:MAX_REASON] for r in mine],
-        [r.passed for r in mine],
-        [r.score for r in mine],
-        [r.flipped for r in mine],
-        [r.cached for r in mine],
-        [r.latency_ms for r in mine],
-        [r.prompt_tokens for r in mine],
-        [r.completion_tokens for r in mine],
-        [r.cost for r in mine],
-        [max(r.attempts, 1) for r in mine],
-    ]
-    unnest_scores = ", ".join(f"%s::{kind}[]" for _, kind in _SCORE_COLUMNS)
-    unnest_items = ", ".join(["%s::bigint[]"] + [f"%s::{kind}[]" for _, kind in _ITEM_COLUMNS])
-    sets = ", ".join(f"{qn(RunItem._meta.get_field(c).column)} = v.{qn(c)}" for c in item_cols)
+    score_cols = ", ".join(qn(Score._meta.get_field(name).column) for name in _SCORE_COLUMNS)
+    item_names = [name for name, _ in _ITEM_COLUMNS]
+    sets = ", ".join(
+        f"{qn(RunItem._meta.get_field(name).column)} = v.{qn(name)}" for name in item_names[1:]
+    )
     with connection.cursor() as cursor:
-        if scores:
-            cursor.execute(
-                f"INSERT INTO {qn(Score._meta.db_table)} ({', '.join(score_cols)}) "
-                f"SELECT * FROM unnest({unnest_scores}) ON CONFLICT DO NOTHING",
-                score_arrays,
-            )
+        with cursor.copy(f"COPY {qn(Score._meta.db_table)} ({score_cols}) FROM STDIN") as copy:
+            for r in mine:
+                for s in r.scores:
+                    copy.write_row(
+                        (
+                            r.item_id,
+                            s.run_metric_id,
+                            s.value,
+                            s.passed,
+                            s.reason,
+                            s.error,
+                            json.dumps(s.trials) if s.trials is not None else None,
+                            s.flipped,
+                            s.cached,
+                            s.prompt_tokens,
+                            s.completion_tokens,
+                            s.cost,
+                        )
+                    )
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_ITEM_ROWS} ("
+            + ", ".join(f"{qn(name)} {kind}" for name, kind in _ITEM_COLUMNS)
+            + ") ON COMMIT DELETE ROWS"
+        )
+        columns = ", ".join(qn(name) for name in item_names)
+        with cursor.copy(f"COPY {_ITEM_ROWS} ({columns}) FROM STDIN") as copy:
+            for r in mine:
+                copy.write_row(
+                    (
+                        r.item_id,
+                        r.status,
+                        r.output,
+                        r.error[:MAX_REASON],
+                        r.passed,
+                        r.score,
+                        r.flipped,
+                        r.cached,
+                        r.latency_ms,
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                        r.cost,
+                        max(r.attempts, 1),
+                    )
+                )
         cursor.execute(
             f"UPDATE {qn(RunItem._meta.db_table)} AS i SET {sets}, "
             f"{qn('finished_at')} = %s, {qn('lease_token')} = NULL, {qn('lease_until')} = NULL "
-            f"FROM unnest({unnest_items}) AS v(id, {', '.join(qn(c) for c in item_cols)}) "
-            "WHERE i.id = v.id",
-            [now, *item_arrays],
+            f"FROM {_ITEM_ROWS} AS v WHERE i.id = v.id",
+            [now],
         )
+        # Emptied now, not only at commit: inside an outer transaction (sync
+        # mode, tests) the next chunk must not see these rows.
+        cursor.execute(f"DELETE FROM {_ITEM_ROWS}")
