@@ -107,6 +107,32 @@ def test_run_list_query_count_does_not_grow_with_rows(
     assert response.content.decode().count('id="run-row-') == 12
 
 
+@pytest.mark.parametrize(
+    "poll",
+    ["status table", "summary panel", "run detail API"],
+)
+def test_polls_read_run_counters_and_never_the_items_or_scores(
+    client_for, owner, finished_run, active_run, poll
+):
+    """What clients poll every second or two reads the run rows' counters and
+    stored aggregates; aggregating items or scores per poll would make every
+    poll cost as much as the run is large."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(owner)
+    url, headers = {
+        "status table": ("/runs/", HTMX),
+        "summary panel": (f"/runs/{active_run.pk}/summary/?poll=1", HTMX),
+        "run detail API": (f"/api/v1/runs/{finished_run.pk}/", {}),
+    }[poll]
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, **headers)
+    assert response.status_code == 200
+    touched = [q["sql"] for q in captured if "runs_runitem" in q["sql"] or "runs_score" in q["sql"]]
+    assert touched == []
+
+
 def test_outsider_sees_none_of_the_orgs_runs(client_for, outsider, finished_run):
     client = client_for(outsider)
     assert "first" not in client.get("/runs/").content.decode()
