@@ -56,8 +56,13 @@ check: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py check
 	DEBUG=$${DEBUG:-true} $(PY) manage.py makemigrations --check --dry-run
 
-bench: install
-	$(PY) -m bench
+# Benchmarks (PostgreSQL + Redis on this machine); SCENARIOS='1 2' to pick, QUICK=1 for small N.
+$(VENV)/.bench-installed: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) -m bench $(SCENARIOS) $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""evalhub benchmarks: `python -m bench` (or `make bench`); see docs/benchmarks.md."""

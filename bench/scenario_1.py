@@ -1,0 +1,64 @@
+"""Scenario 1: a judge-bound run, POST → completed, against the bound N·L/C.
+
+N records, one judge metric, a judge answering after L seconds, C calls in
+flight in all, split over two worker processes (C/2 each). No engine can
+finish faster than N·L/C; the target is 1.25 × that. The fake judge's own
+count of concurrent requests confirms the concurrency really was C (not
+more, which would make the bound a lie; not less, which would be our loss).
+"""
+
+from __future__ import annotations
+
+from bench.common import fake_judge, fmt_s, web, workers
+from bench.judge_run import prepare, timed_run
+from bench.report import Row
+
+N, N_QUICK = 2000, 400
+LATENCY = 0.1
+CONCURRENCY = 50
+WORKERS = 2
+
+DETAILS: dict = {}
+
+
+def run(quick: bool) -> list[Row]:
+    from tests.fakellm import control, stats
+
+    n = N_QUICK if quick else N
+    bound = n * LATENCY / CONCURRENCY
+    with fake_judge(latency=LATENCY) as judge_url:
+        setup = prepare(n, judge_url=judge_url, tag="s1")
+        with (
+            web(workers=2, threads=2) as base,
+            workers(WORKERS, concurrency=CONCURRENCY // WORKERS),
+        ):
+            control(judge_url, reset=True)
+            result = timed_run(base, setup)
+            seen = stats(judge_url)
+    DETAILS.update(
+        N=n,
+        L=f"{LATENCY * 1000:.0f} ms",
+        C=CONCURRENCY,
+        workers=WORKERS,
+        judge_requests=seen["requests"],
+        judge_max_in_flight=seen["max_in_flight"],
+        items_done=result.done,
+        items_error=result.errors,
+    )
+    ok = result.status == "completed" and result.done == n and seen["requests"] == n
+    ratio = result.wall / bound
+    return [
+        Row(
+            scenario="1",
+            what=f"POST → completed, N={n}, L={LATENCY * 1000:.0f} ms, C={CONCURRENCY}, {WORKERS} workers",
+            measured=fmt_s(result.wall),
+            reference=f"{fmt_s(bound)} (N·L/C)",
+            ratio=f"{ratio:.2f}× bound",
+            target="≤ 1.25×",
+            met=ok and ratio <= 1.25,
+            notes=(
+                f"{seen['requests']} judge calls, at most {seen['max_in_flight']} in flight; "
+                f"{result.done} items done, {result.errors} errors."
+            ),
+        )
+    ]
