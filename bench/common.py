@@ -167,13 +167,32 @@ def workers(
         for _ in range(count)
     ]
     try:
-        time.sleep(1.5)  # let the clusters register before work is queued
+        _wait_for_clusters(count)
         yield processes
     finally:
         for process in processes:
             stop(process)
         if log:
             out.close()
+
+
+def _wait_for_clusters(count: int, timeout: float = 60.0) -> None:
+    """Until `count` clusters report Idle on the broker (work queued before a
+    cluster is up would wait for it, and the bench would time the start-up)."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    broker = get_broker()
+    deadline = time.monotonic() + timeout
+    while True:
+        idle = [s for s in Stat.get_all(broker=broker) if s.status == Conf.IDLE]
+        if len(idle) >= count:
+            time.sleep(0.5)  # and their worker processes have forked
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(idle)} of {count} clusters ready after {timeout} s")
+        time.sleep(0.2)
 
 
 def wait_http(url: str, timeout: float = 30.0) -> None:

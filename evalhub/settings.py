@@ -123,9 +123,10 @@ else:
 
 # --- Background work (django-q2) -------------------------------------------
 Q_BROKER = env.str("Q_BROKER", default="orm")  # "orm" or "redis"
+Q_WORKERS = env.int("Q_WORKERS", default=2)
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="evalhub"),
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": Q_WORKERS,
     # A chunk task is bounded by its item count and the provider timeouts;
     # `retry` must exceed `timeout` or a live task is redelivered beside itself.
     "timeout": env.int("Q_TIMEOUT", default=900),
@@ -133,7 +134,11 @@ Q_CLUSTER = {
     "max_attempts": env.int("Q_MAX_ATTEMPTS", default=3),
     "ack_failures": True,
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
-    "queue_limit": env.int("Q_QUEUE_LIMIT", default=50),
+    # Tasks a cluster takes off the broker ahead of its workers. Chunk tasks
+    # are long: a cluster that prefetched fifty would sit on chunks while
+    # other clusters idle (seen in the benchmarks). One per worker keeps
+    # the next chunk ready without hoarding.
+    "queue_limit": env.int("Q_QUEUE_LIMIT", default=Q_WORKERS),
     "bulk": 1,
     "poll": env.float("Q_POLL", default=0.2),
     "catch_up": False,
