@@ -55,6 +55,14 @@ def check_engine(app_configs, **kwargs):
             problems.append(
                 Error(f"ENGINE_{key} must be at least 1, got {engine[key]}.", id="evalhub.E006")
             )
+    if not 0 <= engine["RATE_LIMIT_MARGIN"] < 1:
+        problems.append(
+            Error(
+                "ENGINE_RATE_LIMIT_MARGIN must be at least 0 and below 1, "
+                f"got {engine['RATE_LIMIT_MARGIN']}.",
+                id="evalhub.E007",
+            )
+        )
     if engine["REQUEST_TIMEOUT"] * engine["MAX_ATTEMPTS"] >= settings.Q_CLUSTER["timeout"]:
         problems.append(
             Warning(

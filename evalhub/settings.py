@@ -156,6 +156,9 @@ EVALHUB_ENGINE = {
     "CHUNK_SIZE": env.int("ENGINE_CHUNK_SIZE", default=None),
     # Runs with only local (deterministic, statistical) metrics: bigger chunks.
     "LOCAL_CHUNK_SIZE": env.int("ENGINE_LOCAL_CHUNK_SIZE", default=2000),
+    # Space rate-limited calls this much wider than the model's limit (0.02 =
+    # 2 %): arrival jitter must not push a 601st request into a provider's minute.
+    "RATE_LIMIT_MARGIN": env.float("ENGINE_RATE_LIMIT_MARGIN", default=0.02),
     "CONCURRENCY": env.int("ENGINE_CONCURRENCY", default=50),
     "MAX_ATTEMPTS": env.int("ENGINE_MAX_ATTEMPTS", default=4),
     "BACKOFF_BASE": env.float("ENGINE_BACKOFF_BASE", default=0.5),

@@ -81,6 +81,10 @@ def test_production_defaults_when_debug_is_off():
         ({"DEBUG": "true", "Q_BROKER": "redis"}, "Q_BROKER=redis needs REDIS_URL"),
         ({"DEBUG": "true", "Q_TIMEOUT": "100", "Q_RETRY": "50"}, "Q_RETRY must be greater"),
         ({"DEBUG": "true", "ENGINE_CHUNK_SIZE": "0"}, "ENGINE_CHUNK_SIZE must be at least 1"),
+        (
+            {"DEBUG": "true", "ENGINE_RATE_LIMIT_MARGIN": "-0.1"},
+            "ENGINE_RATE_LIMIT_MARGIN must be at least 0",
+        ),
     ],
 )
 def test_system_checks_refuse_bad_settings(env, message):

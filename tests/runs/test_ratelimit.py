@@ -67,3 +67,22 @@ def test_database_limiter_spaces_requests_the_same_way():
 def test_no_limit_means_no_wait():
     limit = Limit(key="free", rpm=None, tpm=None)
     assert asyncio.run(acquire(None, limit, 100)) == 0.0
+
+
+def test_a_margin_spaces_slots_wider_than_the_limit():
+    """With a 2 % margin, 600/min becomes a slot every 0.102 s: 601 requests can
+    never fall inside one provider minute even when some arrive a little late."""
+    limit = Limit(key=f"test-{uuid.uuid4()}", rpm=600, tpm=None, margin=0.02)
+    waits = reservations(RedisLimiter(REDIS_URL), limit, 3)
+    assert waits == pytest.approx([0.0, 0.102, 0.204], abs=1e-6)
+    assert 600 * limit.request_interval > 60.0
+
+
+def test_models_get_the_configured_margin(settings):
+    from runs.engine.ratelimit import limit_for
+    from runs.models import LanguageModel
+
+    settings.EVALHUB_ENGINE = {**settings.EVALHUB_ENGINE, "RATE_LIMIT_MARGIN": 0.05}
+    limit = limit_for(LanguageModel(slug="m", rpm_limit=60, tpm_limit=6000))
+    assert limit.request_interval == pytest.approx(1.05)
+    assert limit.token_interval == pytest.approx(0.0105)
