@@ -27,7 +27,8 @@ Default answers are deterministic so tests can predict them:
 
 ``responder(body)`` (chat) and ``agent_responder(body)`` (/agent) replace the
 default answer: a str is the content (the agent's output), a dict the whole
-200 body, a ``Fault`` that fault.
+200 body, a ``Fault`` that fault. ``set(responder="text")`` (also through
+``/_fake/control``) answers every request with that fixed str or dict.
 
 Faults (``queue_faults`` consumes one per request, FIFO, before normal
 answers; ``set(always=...)`` applies one to every request until ``reset``).
@@ -191,6 +192,10 @@ class FakeLLM:
             raise TypeError(f"FakeLLM.set() got unknown settings {sorted(unknown)}")
         if kw.get("always") is not None:
             kw["always"] = as_fault(kw["always"])
+        for name in ("responder", "agent_responder"):
+            # A fixed answer (what /_fake/control can send): every request gets it.
+            if isinstance(kw.get(name), str | dict):
+                kw[name] = lambda body, fixed=kw[name]: fixed
         with self._lock:
             for name, value in kw.items():
                 setattr(self, name, value)

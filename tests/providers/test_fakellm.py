@@ -64,6 +64,14 @@ def test_responder_string_replaces_the_content(run, fake, endpoint):
     assert ask(run, endpoint, judge("x")) == "2 messages"
 
 
+def test_a_fixed_responder_sent_through_control_answers_every_request(run, fake, endpoint):
+    """Another process can only send data: a str responder is the fixed answer."""
+    control(fake.url, responder='{"pass": true, "score": 1, "reason": "ok"}')
+
+    assert ask(run, endpoint, judge("x")) == '{"pass": true, "score": 1, "reason": "ok"}'
+    assert ask(run, endpoint, [{"role": "user", "content": "hi"}]).startswith('{"pass"')
+
+
 def test_faults_are_consumed_in_order_then_answers_are_normal(run, fake, endpoint):
     fake.queue_faults("500", "quota")
 
