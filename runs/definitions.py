@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, ProtectedError
 
-from datasets.models import Dataset
+from datasets.models import Dataset, DatasetVersion, Record
 from datasets.services import Export
 from evalhub import audit
 from evalhub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -32,6 +32,7 @@ from runs.models import (
     PromptVersion,
     Report,
     Run,
+    RunItem,
 )
 
 ALLOWED_PARAMS = {
@@ -532,12 +533,37 @@ def shareable_delete(*, actor, obj, source="") -> None:
     try:
         with transaction.atomic():
             audit.record(f"{label}.delete", actor=actor, target=obj, source=source)
+            if isinstance(obj, Dataset):
+                _delete_records(obj)
             obj.delete()
     except ProtectedError:
         raise Conflict(
             f"This {obj._meta.verbose_name} is still used by runs or reports and cannot be deleted.",
             code="in_use",
         ) from None
+
+
+def _delete_records(dataset: Dataset) -> None:
+    """Delete a dataset's records with one SQL DELETE, before the ORM deletes the rest.
+
+    Records are protected by the run items that point at them, so Django's
+    cascade would load every record to check it: about 950 MB for a
+    million-record dataset. Whether any run uses them is one EXISTS query;
+    the foreign key still guards the DELETE, and the caller's transaction
+    undoes it if anything else refuses the deletion.
+    """
+    if RunItem.objects.filter(record__version__dataset=dataset).exists():
+        raise ProtectedError("Records of this dataset are used by runs.", set())
+    qn = connection.ops.quote_name
+    record_version = qn(Record._meta.get_field("version").column)
+    version_dataset = qn(DatasetVersion._meta.get_field("dataset").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {qn(Record._meta.db_table)} WHERE {record_version} IN "
+            f"(SELECT {qn(DatasetVersion._meta.pk.column)} FROM "
+            f"{qn(DatasetVersion._meta.db_table)} WHERE {version_dataset} = %s)",
+            [dataset.pk],
+        )
 
 
 RUN_EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}

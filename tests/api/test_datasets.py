@@ -287,3 +287,38 @@ def test_refreshing_a_static_dataset_is_403_and_no_match_is_401(member_api, qa):
     ).json()
     response = member_api.post(f"/datasets/{empty['id']}/refresh/")
     assert response.status_code == 401 and response.json()["error"]["code"] == "no_requests"
+
+
+def test_deleting_a_big_dataset_never_loads_its_records(owner_api, member):
+    """The records go with one SQL DELETE: Django's cascade would build every
+    Record in memory to check the run items protecting it (950 MB for 1M)."""
+    from django.db.models.signals import post_init
+
+    from datasets.models import Record
+
+    dataset = make_dataset(
+        owner=member, organization=member.memberships.get().organization, records=qa_rows(300)
+    )
+    built = []
+
+    def count(sender, instance, **kwargs):
+        built.append(instance)
+
+    post_init.connect(count, sender=Record)
+    try:
+        assert owner_api.delete(f"/datasets/{dataset.pk}/").status_code == 204
+    finally:
+        post_init.disconnect(count, sender=Record)
+    assert built == []
+    assert not Record.objects.filter(version__dataset_id=dataset.pk).exists()
+    assert not Dataset.objects.filter(pk=dataset.pk).exists()
+
+
+def test_a_dataset_whose_records_runs_use_keeps_every_record(world, owner_api):
+    from datasets.models import Record
+
+    before = Record.objects.filter(version__dataset=world.dataset).count()
+    response = owner_api.delete(f"/datasets/{world.dataset.pk}/")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "in_use"
+    assert Record.objects.filter(version__dataset=world.dataset).count() == before > 0
