@@ -251,13 +251,16 @@ def web(
 
 
 @contextlib.contextmanager
-def fake_judge(*, latency: float, rpm_limit: int | None = None) -> Iterator[str]:
-    """The fake OpenAI-compatible server in its own process; yields its /v1 URL."""
+def fake_judge(
+    *, latency: float, rpm_limit: int | None = None, with_process: bool = False
+) -> Iterator:
+    """The fake OpenAI-compatible server in its own process; yields its /v1 URL,
+    or ``(url, process)`` with ``with_process``."""
     from tests.fakellm import spawn_fake_llm
 
     process, url = spawn_fake_llm(latency=latency, rpm_limit=rpm_limit)
     try:
-        yield url
+        yield (url, process) if with_process else url
     finally:
         process.terminate()
         try:
@@ -284,3 +287,39 @@ def fmt_s(seconds: float) -> str:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "—"
+
+
+def _stat(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every live descendant (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(_stat(int(entry.name))[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = _stat(pid)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks

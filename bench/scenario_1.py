@@ -9,7 +9,7 @@ more, which would make the bound a lie; not less, which would be our loss).
 
 from __future__ import annotations
 
-from bench.common import fake_judge, fmt_s, web, workers
+from bench.common import cpu_seconds, fake_judge, fmt_s, process_tree, web, workers
 from bench.judge_run import prepare, timed_run
 from bench.report import Row
 
@@ -26,14 +26,23 @@ def run(quick: bool) -> list[Row]:
 
     n = N_QUICK if quick else N
     bound = n * LATENCY / CONCURRENCY
-    with fake_judge(latency=LATENCY) as judge_url:
+    with fake_judge(latency=LATENCY, with_process=True) as (judge_url, judge):
         setup = prepare(n, judge_url=judge_url, tag="s1")
         with (
-            web(workers=2, threads=2) as base,
-            workers(WORKERS, concurrency=CONCURRENCY // WORKERS),
+            web(workers=2, threads=2, with_process=True) as (base, server),
+            workers(WORKERS, concurrency=CONCURRENCY // WORKERS) as clusters,
         ):
             control(judge_url, reset=True)
+            # CPU of each party over the run: on two cores the fake judge's
+            # own work competes with the workers' (see the notes).
+            parties = {
+                "judge": process_tree(judge.pid),
+                "workers": [p for c in clusters for p in process_tree(c.pid)],
+                "web": process_tree(server.pid),
+            }
+            before = {k: cpu_seconds(v) for k, v in parties.items()}
             result = timed_run(base, setup)
+            used = {k: cpu_seconds(v) - before[k] for k, v in parties.items()}
             seen = stats(judge_url)
     DETAILS.update(
         N=n,
@@ -44,6 +53,7 @@ def run(quick: bool) -> list[Row]:
         judge_max_in_flight=seen["max_in_flight"],
         items_done=result.done,
         items_error=result.errors,
+        **{f"cpu_{k}_s": f"{v:.1f}" for k, v in used.items()},
     )
     ok = result.status == "completed" and result.done == n and seen["requests"] == n
     ratio = result.wall / bound
@@ -58,7 +68,9 @@ def run(quick: bool) -> list[Row]:
             met=ok and ratio <= 1.25,
             notes=(
                 f"{seen['requests']} judge calls, at most {seen['max_in_flight']} in flight; "
-                f"{result.done} items done, {result.errors} errors."
+                f"{result.done} items done, {result.errors} errors. CPU over the run: "
+                f"fake judge {used['judge']:.1f} s, workers {used['workers']:.1f} s, "
+                f"web {used['web']:.1f} s, of {2 * result.wall:.1f} core-seconds."
             ),
         )
     ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -103,6 +104,7 @@ def claim(run_id: int, chunk: int) -> uuid.UUID | None:
 
 def run_chunk(run_id: int, chunk: int) -> dict:
     """Process one chunk of a run. Returns a small summary for the task log."""
+    began = time.monotonic()
     run = Run.objects.filter(pk=run_id).first()
     if run is None or run.is_finished:
         return {"run": run_id, "chunk": chunk, "skipped": "finished"}
@@ -126,12 +128,27 @@ def run_chunk(run_id: int, chunk: int) -> dict:
     run = Run.objects.select_related("judge_model", "prompt_version__model", "agent__model").get(
         pk=run_id
     )
+    loaded = time.monotonic()
     results, fatal = evaluate(run, items, plans)
+    evaluated = time.monotonic()
     written = write_results(run, token, results)
+    stored = time.monotonic()
     if fatal:
         fail_run(run_id, fatal)
     else:
         finalize_run(run_id)
+    done = time.monotonic()
+    # One line per chunk: where its time went, for operators and the benchmarks.
+    log.info(
+        "run %s chunk %s: %s items, load %.3f s, evaluate %.3f s, write %.3f s, finalize %.3f s",
+        run_id,
+        chunk,
+        len(items),
+        loaded - began,
+        evaluated - loaded,
+        stored - evaluated,
+        done - stored,
+    )
     return {"run": run_id, "chunk": chunk, "claimed": len(items), "written": written}
 
 
