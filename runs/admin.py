@@ -7,9 +7,7 @@ sharing are an admin's to change.
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 
-from evalhub import audit
 from evalhub.admin import (
     HISTORY_FIELDS,
     SHARING_FIELDS,
@@ -26,7 +24,6 @@ from runs.models import (
     EvalConfig,
     EvalConfigMetric,
     EvalConfigVersion,
-    ItemStatus,
     LanguageModel,
     Metric,
     Prompt,
@@ -317,17 +314,11 @@ class RunAdmin(SharingAdmin):
 
     @admin.action(description="Cancel selected active runs", permissions=["change"])
     def cancel_runs(self, request, queryset):
-        # runs.services.run_cancel asks for an org role; the admin's authority is
-        # Django's change permission, so the same steps are taken here.
-        cancelled = 0
-        with transaction.atomic():
-            for run in queryset.active().select_related("organization"):
-                if run.mark_cancelled():
-                    RunItem.objects.filter(run=run, status=ItemStatus.PENDING).update(
-                        status=ItemStatus.SKIPPED, lease_token=None, lease_until=None
-                    )
-                    audit.record("run.cancel", actor=request.user, target=run, source="admin")
-                    cancelled += 1
+        from runs.services import run_cancel
+
+        cancelled = sum(
+            run_cancel(actor=request.user, run=run, source="admin") for run in queryset.active()
+        )
         self.message_user(
             request,
             f"Cancelled {cancelled} run(s); finished runs were left as they were.",

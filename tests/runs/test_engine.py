@@ -515,6 +515,25 @@ def test_a_viewer_cannot_cancel_a_run(org, member, viewer, qa_records):
         run_cancel(actor=viewer, run=run)
 
 
+def test_operators_with_the_run_change_permission_cancel_any_run(org, member, qa_records):
+    """The admin console's authority (Django's change permission) is enough for
+    the service, so the admin action and the API take the same steps."""
+    from django.contrib.auth.models import Permission
+
+    from evalhub.errors import PermissionDenied
+    from tests.factories import UserFactory
+
+    dataset = make_dataset(owner=member, organization=org, records=qa_records)
+    run = run_create_from_dataset(actor=member, dataset=dataset)
+    outsider = UserFactory(username="staff-no-perm", is_staff=True)
+    with pytest.raises(PermissionDenied):
+        run_cancel(actor=outsider, run=run)
+    operator = UserFactory(username="operator", is_staff=True)
+    operator.user_permissions.add(Permission.objects.get(codename="change_run"))
+    assert run_cancel(actor=operator, run=run) is True
+    assert RunItem.objects.filter(run=run, status=ItemStatus.PENDING).count() == 0
+
+
 def test_rerunning_failed_items_rescored_only_the_errored_ones(
     member, judge_model, fake_llm, settings, django_capture_on_commit_callbacks
 ):
