@@ -14,6 +14,7 @@ from bench.judge_run import prepare, timed_run
 from bench.report import Row
 
 N, N_QUICK = 2000, 400
+REPEATS, REPEATS_QUICK = 3, 1  # the median is reported; runs vary by ±15 % here
 LATENCY = 0.1
 CONCURRENCY = 50
 WORKERS = 2
@@ -26,24 +27,32 @@ def run(quick: bool) -> list[Row]:
 
     n = N_QUICK if quick else N
     bound = n * LATENCY / CONCURRENCY
+    repeats = REPEATS_QUICK if quick else REPEATS
+    walls: list[float] = []
     with fake_judge(latency=LATENCY, with_process=True) as (judge_url, judge):
-        setup = prepare(n, judge_url=judge_url, tag="s1")
+        # One dataset and judge model per repeat: a second run of the same
+        # records and model would be answered from the response cache.
+        setups = [prepare(n, judge_url=judge_url, tag=f"s1-{i}") for i in range(repeats)]
         with (
             web(workers=2, threads=2, with_process=True) as (base, server),
             workers(WORKERS, concurrency=CONCURRENCY // WORKERS) as clusters,
         ):
-            control(judge_url, reset=True)
-            # CPU of each party over the run: on two cores the fake judge's
-            # own work competes with the workers' (see the notes).
+            # CPU of each party over a run (the fake judge shares the cores).
             parties = {
                 "judge": process_tree(judge.pid),
                 "workers": [p for c in clusters for p in process_tree(c.pid)],
                 "web": process_tree(server.pid),
             }
-            before = {k: cpu_seconds(v) for k, v in parties.items()}
-            result = timed_run(base, setup)
-            used = {k: cpu_seconds(v) - before[k] for k, v in parties.items()}
-            seen = stats(judge_url)
+            for setup in setups:
+                control(judge_url, reset=True)
+                before = {k: cpu_seconds(v) for k, v in parties.items()}
+                result = timed_run(base, setup)
+                used = {k: cpu_seconds(v) - before[k] for k, v in parties.items()}
+                seen = stats(judge_url)
+                if result.status != "completed" or result.done != n or seen["requests"] != n:
+                    raise RuntimeError(f"run {result.run_id}: {result.status}, {seen}")
+                walls.append(result.wall)
+    median = sorted(walls)[len(walls) // 2]
     DETAILS.update(
         N=n,
         L=f"{LATENCY * 1000:.0f} ms",
@@ -53,22 +62,23 @@ def run(quick: bool) -> list[Row]:
         judge_max_in_flight=seen["max_in_flight"],
         items_done=result.done,
         items_error=result.errors,
+        runs=", ".join(fmt_s(w) for w in walls),
         **{f"cpu_{k}_s": f"{v:.1f}" for k, v in used.items()},
     )
-    ok = result.status == "completed" and result.done == n and seen["requests"] == n
-    ratio = result.wall / bound
+    ratio = median / bound
     return [
         Row(
             scenario="1",
             what=f"POST → completed, N={n}, L={LATENCY * 1000:.0f} ms, C={CONCURRENCY}, {WORKERS} workers",
-            measured=fmt_s(result.wall),
+            measured=f"{fmt_s(median)} (median of {len(walls)})",
             reference=f"{fmt_s(bound)} (N·L/C)",
             ratio=f"{ratio:.2f}× bound",
             target="≤ 1.25×",
-            met=ok and ratio <= 1.25,
+            met=ratio <= 1.25,
             notes=(
-                f"{seen['requests']} judge calls, at most {seen['max_in_flight']} in flight; "
-                f"{result.done} items done, {result.errors} errors. CPU over the run: "
+                f"runs: {', '.join(fmt_s(w) for w in walls)}. Last run: {seen['requests']} "
+                f"judge calls, at most {seen['max_in_flight']} in flight; {result.done} items "
+                f"done, {result.errors} errors; CPU: "
                 f"fake judge {used['judge']:.1f} s, workers {used['workers']:.1f} s, "
                 f"web {used['web']:.1f} s, of {2 * result.wall:.1f} core-seconds."
             ),
