@@ -323,3 +323,25 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
+
+
+def tenant(tag: str):
+    """A fresh owner, their organization and an API key for it: ``(user, org, raw_key)``.
+
+    Each scenario works in its own org, so runs, datasets and status tables of
+    earlier scenarios never show up in its figures.
+    """
+    import uuid
+
+    from django.contrib.auth import get_user_model
+
+    from evalhub.models import Membership, Organization, Role
+    from evalhub.services import apikey_create
+
+    setup_django()
+    suffix = uuid.uuid4().hex[:8]
+    user = get_user_model().objects.create_user(f"bench-{suffix}", password=None)
+    org = Organization.objects.create(name=f"Bench {tag} {suffix}", slug=f"bench-{suffix}")
+    Membership.objects.create(user=user, organization=org, role=Role.OWNER)
+    _key, raw = apikey_create(actor=user, user=user, name="bench", organization=org)
+    return user, org, raw

@@ -14,11 +14,10 @@ import io
 import json
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from bench.common import setup_django
+from bench.common import setup_django, tenant
 
 RUBRIC = (
     "The answer addresses the customer's question directly, is factually consistent "
@@ -56,20 +55,13 @@ class Setup:
 def prepare(n: int, *, judge_url: str, rpm_limit: int | None = None, tag: str = "") -> Setup:
     """Owner, org, API key, judge model and an N-record dataset selecting the rubric."""
     setup_django()
-    from django.contrib.auth import get_user_model
 
     from datasets.services import dataset_create, dataset_import
-    from evalhub.models import Membership, Organization, Role
-    from evalhub.services import apikey_create
     from runs.models import LanguageModel
 
-    suffix = uuid.uuid4().hex[:8]
-    user = get_user_model().objects.create_user(f"bench-{suffix}", password=None)
-    org = Organization.objects.create(name=f"Bench {tag} {suffix}", slug=f"bench-{suffix}")
-    Membership.objects.create(user=user, organization=org, role=Role.OWNER)
-    _key, raw = apikey_create(actor=user, user=user, name="bench", organization=org)
+    user, org, raw = tenant(tag)
     model = LanguageModel.objects.create(
-        slug=f"bench-judge-{suffix}",
+        slug=f"bench-judge-{org.slug.removeprefix('bench-')}",
         display_name="Bench judge (fake)",
         provider_model="judge-1",
         base_url=judge_url,

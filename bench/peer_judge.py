@@ -102,27 +102,13 @@ def spawn(*, latency: float, startup_timeout: float = 15.0) -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tests.fakellm import FakeLLM
+    from tests.fakellm import FakeLLM, serve_until_terminated
 
     parser = argparse.ArgumentParser(prog="python -m bench.peer_judge")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
     args = parser.parse_args(argv)
     # record=False: keep memory flat over thousands of requests (counters still count).
-    fake = FakeLLM(latency=args.latency, responder=answer, record=False)
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    fake.start()
-    print(f"LISTENING {fake.root}", flush=True)
-    try:
-        while True:
-            signal.pause()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_terminated(FakeLLM(latency=args.latency, responder=answer, record=False))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ from __future__ import annotations
 import io
 import json
 import time
-import uuid
 
-from bench.common import fmt_s, setup_django, web, workers
+from bench.common import fmt_s, setup_django, tenant, web, workers
 from bench.judge_run import Setup, timed_run
 from bench.report import Row
 
@@ -88,17 +87,10 @@ def bare_bound(data: list[dict]) -> float:
 
 def prepare(n: int) -> tuple[Setup, list[dict]]:
     setup_django()
-    from django.contrib.auth import get_user_model
 
     from datasets.services import dataset_create, dataset_import
-    from evalhub.models import Membership, Organization, Role
-    from evalhub.services import apikey_create
 
-    suffix = uuid.uuid4().hex[:8]
-    user = get_user_model().objects.create_user(f"bench-{suffix}", password=None)
-    org = Organization.objects.create(name=f"Bench s2 {suffix}", slug=f"bench-{suffix}")
-    Membership.objects.create(user=user, organization=org, role=Role.OWNER)
-    _key, raw = apikey_create(actor=user, user=user, name="bench", organization=org)
+    user, org, raw = tenant("s2")
     dataset = dataset_create(
         actor=user,
         name=f"Order answers {n}",

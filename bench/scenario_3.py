@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 
-from bench.common import OUTPUT_DIR, fmt_s, peak_rss_mb, setup_django, web
+from bench.common import OUTPUT_DIR, fmt_s, peak_rss_mb, setup_django, tenant, web
 from bench.report import Row
 
 N, N_QUICK = 1_000_000, 100_000
@@ -100,20 +99,13 @@ def gunicorn_worker_pid(master_pid: int) -> int:
 def run(quick: bool) -> list[Row]:
     n = N_QUICK if quick else N
     setup_django()
-    from django.contrib.auth import get_user_model
 
     from datasets.models import DatasetVersion
     from datasets.services import dataset_create
-    from evalhub.models import Membership, Organization, Role
-    from evalhub.services import apikey_create
 
     path = write_file(n)
     size_mb = path.stat().st_size / 1e6
-    suffix = uuid.uuid4().hex[:8]
-    user = get_user_model().objects.create_user(f"bench-{suffix}", password=None)
-    org = Organization.objects.create(name=f"Bench s3 {suffix}", slug=f"bench-{suffix}")
-    Membership.objects.create(user=user, organization=org, role=Role.OWNER)
-    _key, raw = apikey_create(actor=user, user=user, name="bench", organization=org)
+    user, org, raw = tenant("s3")
     dataset = dataset_create(actor=user, name=f"Import {n}", organization=org)
     scratch = DatasetVersion.objects.create(dataset=dataset, number=999_999, created_by=user)
     bound = copy_bound(path, scratch.pk)

@@ -16,9 +16,8 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
-from bench.common import OUTPUT_DIR, ROOT, setup_django, web
+from bench.common import OUTPUT_DIR, ROOT, setup_django, tenant, web
 from bench.report import Row
 
 N, N_QUICK = 100_000, 10_000
@@ -31,22 +30,15 @@ DETAILS: dict = {}
 
 def prepare(n: int) -> dict:
     setup_django()
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
 
     from datasets.services import dataset_create, dataset_import
-    from evalhub.models import Membership, Organization, Role
-    from evalhub.services import apikey_create
     from runs.engine.finalize import finalize_run
     from runs.models import Run, RunStatus
     from runs.services import run_create_from_dataset
 
-    suffix = uuid.uuid4().hex[:8]
-    user = get_user_model().objects.create_user(f"bench-{suffix}", password=None)
-    org = Organization.objects.create(name=f"Bench s4 {suffix}", slug=f"bench-{suffix}")
-    Membership.objects.create(user=user, organization=org, role=Role.OWNER)
-    _key, raw = apikey_create(actor=user, user=user, name="bench", organization=org)
+    user, org, raw = tenant("s4")
     dataset = dataset_create(
         actor=user,
         name=f"Live {n}",

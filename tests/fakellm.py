@@ -752,6 +752,11 @@ def main(argv: list[str] | None = None) -> None:
         record=args.record,
         port=args.port,
     )
+    serve_until_terminated(fake)
+
+
+def serve_until_terminated(fake: FakeLLM) -> None:
+    """Start ``fake``, print ``LISTENING <root>`` for the parent, serve until SIGTERM or ^C."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
