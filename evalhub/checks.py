@@ -63,11 +63,20 @@ def check_engine(app_configs, **kwargs):
                 id="evalhub.E007",
             )
         )
-    if engine["REQUEST_TIMEOUT"] * engine["MAX_ATTEMPTS"] >= settings.Q_CLUSTER["timeout"]:
+    if engine["TASK_SECONDS"] <= 0:
+        problems.append(
+            Error(
+                f"ENGINE_TASK_SECONDS must be above 0, got {engine['TASK_SECONDS']}.",
+                id="evalhub.E008",
+            )
+        )
+    longest = engine["TASK_SECONDS"] + engine["REQUEST_TIMEOUT"] * engine["MAX_ATTEMPTS"]
+    if longest >= settings.Q_CLUSTER["timeout"]:
         problems.append(
             Warning(
-                "ENGINE_REQUEST_TIMEOUT × ENGINE_MAX_ATTEMPTS reaches Q_TIMEOUT: a chunk whose "
-                "calls all time out could be killed by django-q2 before it records the errors.",
+                "ENGINE_TASK_SECONDS + ENGINE_REQUEST_TIMEOUT × ENGINE_MAX_ATTEMPTS reaches "
+                "Q_TIMEOUT: a chunk task whose last calls all time out could be killed by "
+                "django-q2 before it records the errors.",
                 id="evalhub.W001",
             )
         )

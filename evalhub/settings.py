@@ -160,6 +160,10 @@ EVALHUB_ENGINE = {
     # 2 %): arrival jitter must not push a 601st request into a provider's minute.
     "RATE_LIMIT_MARGIN": env.float("ENGINE_RATE_LIMIT_MARGIN", default=0.02),
     "CONCURRENCY": env.int("ENGINE_CONCURRENCY", default=50),
+    # A chunk task that calls a provider goes on to the run's next free chunks
+    # (its slots never drain at a chunk's edge) for at most this many seconds,
+    # then leaves the rest to their own tasks: other runs queued get a turn.
+    "TASK_SECONDS": env.float("ENGINE_TASK_SECONDS", default=60.0),
     "MAX_ATTEMPTS": env.int("ENGINE_MAX_ATTEMPTS", default=4),
     "BACKOFF_BASE": env.float("ENGINE_BACKOFF_BASE", default=0.5),
     "BACKOFF_MAX": env.float("ENGINE_BACKOFF_MAX", default=30.0),

@@ -102,8 +102,41 @@ def claim(run_id: int, chunk: int) -> uuid.UUID | None:
     return token if claimed else None
 
 
+def load_lease(run_id: int, chunk: int, token: uuid.UUID):
+    """The items of a claimed chunk, with their records, as a pipeline lease."""
+    from runs.engine.pipeline import Lease
+
+    # run and chunk first: they lead the (run, chunk, status) index. On the
+    # token alone PostgreSQL scanned every run's items, 0.1 s per chunk at a
+    # few million rows.
+    items = list(
+        RunItem.objects.filter(
+            run_id=run_id, chunk=chunk, status=ItemStatus.PENDING, lease_token=token
+        )
+        .select_related("record")
+        .order_by("index")
+    )
+    return Lease(chunk=chunk, token=token, items=items, results=_fresh_results(items))
+
+
+def _fresh_results(items: list[RunItem]) -> dict[int, ItemResult]:
+    return {
+        item.pk: ItemResult(
+            item_id=item.pk,
+            output=item.output if item.output is not None else item.record.actual_output,
+        )
+        for item in items
+    }
+
+
+def needs_network(run: Run, plans: list[MetricPlan]) -> bool:
+    generates = run.prompt_version_id is not None or run.agent_id is not None
+    return generates or (any(p.is_judge for p in plans) and not run.is_sandbox)
+
+
 def run_chunk(run_id: int, chunk: int) -> dict:
-    """Process one chunk of a run. Returns a small summary for the task log."""
+    """Process one chunk of a run (and, for provider runs, the run's next free
+    chunks: see ``pipeline``). Returns a small summary for the task log."""
     began = time.monotonic()
     run = Run.objects.filter(pk=run_id).first()
     if run is None or run.is_finished:
@@ -116,16 +149,6 @@ def run_chunk(run_id: int, chunk: int) -> dict:
     Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
     )
-    # run and chunk first: they lead the (run, chunk, status) index. On the
-    # token alone PostgreSQL scanned every run's items, 0.1 s per chunk at a
-    # few million rows.
-    items = list(
-        RunItem.objects.filter(
-            run_id=run_id, chunk=chunk, status=ItemStatus.PENDING, lease_token=token
-        )
-        .select_related("record")
-        .order_by("index")
-    )
     plans = [
         MetricPlan(rm, _impl(rm), rm.metric.kind == "judge")
         for rm in RunMetric.objects.filter(run_id=run_id).select_related("metric")
@@ -133,28 +156,44 @@ def run_chunk(run_id: int, chunk: int) -> dict:
     run = Run.objects.select_related("judge_model", "prompt_version__model", "agent__model").get(
         pk=run_id
     )
+    lease = load_lease(run_id, chunk, token)
     loaded = time.monotonic()
-    results, fatal = evaluate(run, items, plans)
-    evaluated = time.monotonic()
-    written = write_results(run, token, results)
-    stored = time.monotonic()
+    if needs_network(run, plans):
+        from runs.engine.pipeline import run_network
+
+        summary = run_network(run, plans, lease)
+        claimed, written, fatal, chunks = (
+            summary.claimed,
+            summary.written,
+            summary.fatal,
+            summary.chunks,
+        )
+        evaluated = stored = time.monotonic()  # written chunk by chunk, logged there
+    else:
+        results = score_locally(run, lease.items, plans, lease.results, network=False)
+        evaluated = time.monotonic()
+        written = write_results(run, token, results)
+        stored = time.monotonic()
+        claimed, fatal, chunks = len(lease.items), "", [chunk]
     if fatal:
         fail_run(run_id, fatal)
     else:
         finalize_run(run_id)
     done = time.monotonic()
-    # One line per chunk: where its time went, for operators and the benchmarks.
+    # One line per task: where its time went, for operators and the benchmarks.
     log.info(
-        "run %s chunk %s: %s items, load %.3f s, evaluate %.3f s, write %.3f s, finalize %.3f s",
+        "run %s chunk %s: %s items in %s chunk(s), load %.3f s, evaluate %.3f s, "
+        "write %.3f s, finalize %.3f s",
         run_id,
         chunk,
-        len(items),
+        claimed,
+        len(chunks),
         loaded - began,
         evaluated - loaded,
         stored - evaluated,
         done - stored,
     )
-    return {"run": run_id, "chunk": chunk, "claimed": len(items), "written": written}
+    return {"run": run_id, "chunk": chunk, "chunks": chunks, "claimed": claimed, "written": written}
 
 
 def _impl(run_metric: RunMetric):
@@ -181,44 +220,29 @@ def _sample(item: RunItem, output: str):
     )
 
 
-def evaluate(run: Run, items: list[RunItem], plans: list[MetricPlan]) -> tuple[list, str]:
-    """Answers and scores for ``items``. Returns ``(results, fatal_message)``."""
-    generates = run.prompt_version_id is not None or run.agent_id is not None
-    needs_network = generates or (any(p.is_judge for p in plans) and not run.is_sandbox)
-    results = {
-        item.pk: ItemResult(
-            item_id=item.pk,
-            output=item.output if item.output is not None else item.record.actual_output,
-        )
-        for item in items
-    }
-    fatal = ""
-    if needs_network:
-        from runs.engine.dbproxy import DatabaseProxy
+def score_locally(
+    run: Run,
+    items: list[RunItem],
+    plans: list[MetricPlan],
+    results: dict[int, ItemResult],
+    *,
+    network: bool,
+) -> list[ItemResult]:
+    """Add the local metrics' scores to ``results`` and decide each item.
 
-        proxy = DatabaseProxy()
-        cancel_state = {"cancelled": False}
-
-        def tick():
-            status = _status_and_beat(run.pk)
-            if status not in (RunStatus.PENDING, RunStatus.RUNNING):
-                cancel_state["cancelled"] = True
-
-        fatal = proxy.run(
-            lambda: _evaluate_network(run, items, plans, results, generates, proxy, cancel_state),
-            tick=tick,
-            interval=0.5,
-        )
+    ``network``: the judge metrics were scored over the network already
+    (a sandbox run scores them here, without calling anyone).
+    """
     for item in items:
         result = results[item.pk]
         if result.status == ItemStatus.ERROR and not result.scores:
             continue
         for plan in plans:
-            if plan.is_judge and not run.is_sandbox:
-                continue  # scored over the network above
+            if plan.is_judge and network and not run.is_sandbox:
+                continue
             result.scores.append(_score_locally(run, plan, item, result))
         _decide(result, plans)
-    return list(results.values()), fatal
+    return list(results.values())
 
 
 def _score_locally(run: Run, plan: MetricPlan, item: RunItem, result: ItemResult) -> ScoreResult:
@@ -303,107 +327,6 @@ def _prefetch_cache(keys: list[str]) -> dict[str, dict]:
         ):
             found[row["key"]] = row
     return found
-
-
-async def _evaluate_network(run, items, plans, results, generates, proxy, cancel_state) -> str:
-    from runs.engine.ratelimit import make_limiter
-    from runs.metrics import JudgeResponseError
-    from runs.providers.retry import RetryPolicy
-    from runs.providers.session import make_session
-
-    db = proxy.call
-    concurrency = _engine("CONCURRENCY")
-
-    def is_cancelled() -> bool:
-        return cancel_state["cancelled"]
-
-    limiter = make_limiter(proxy)
-    session = make_session(limit=concurrency, timeout=_engine("REQUEST_TIMEOUT"))
-    policy = RetryPolicy(
-        max_attempts=_engine("MAX_ATTEMPTS"),
-        base_delay=_engine("BACKOFF_BASE"),
-        max_delay=_engine("BACKOFF_MAX"),
-    )
-    try:
-        ctx = calls_mod.CallContext(
-            session=session,
-            limiter=limiter,
-            policy=policy,
-            concurrency=concurrency,
-            timeout=_engine("REQUEST_TIMEOUT"),
-            max_body_bytes=_engine("MAX_RESPONSE_BYTES"),
-            cached={},
-            is_cancelled=is_cancelled,
-        )
-        if generates:
-            gen_calls = [_generation_call(run, item) for item in items]
-            ctx.cached = await db(_prefetch_cache, [c.key for c in gen_calls])
-            outcomes = await calls_mod.perform_all(ctx, gen_calls)
-            for item, call, outcome in zip(items, gen_calls, outcomes, strict=True):
-                result = results[item.pk]
-                result.attempts = outcome.attempts
-                if outcome.error:
-                    result.status, result.error = ItemStatus.ERROR, outcome.error
-                    result.output = None
-                else:
-                    result.output = outcome.content
-                    result.latency_ms = outcome.latency_ms
-                    result.cached = outcome.cached
-                result.prompt_tokens += outcome.prompt_tokens
-                result.completion_tokens += outcome.completion_tokens
-                if call.model is not None:
-                    result.cost += call.model.cost_of(
-                        outcome.prompt_tokens, outcome.completion_tokens
-                    )
-        judge_plans = [p for p in plans if p.is_judge] if not run.is_sandbox else []
-        if judge_plans and not ctx.fatal:
-            await _judge(run, items, judge_plans, results, ctx, db, JudgeResponseError)
-        await db(_store_cache, ctx.new_cache)
-        return ctx.fatal
-    finally:
-        await session.close()
-        await limiter.close()
-
-
-async def _judge(run, items, judge_plans, results, ctx, db, JudgeResponseError):
-    model = run.judge_model
-    repetitions = max(1, run.repetitions)
-    planned = []  # (item, plan, trial, call)
-    for item in items:
-        result = results[item.pk]
-        if result.status == ItemStatus.ERROR:
-            continue
-        sample = _sample(item, result.output)
-        for plan in judge_plans:
-            messages = plan.impl.build_messages(
-                sample,
-                plan.run_metric.args,
-                ai_description=run.ai_description or None,
-                examples=run.examples or None,
-            )
-            for trial in range(repetitions):
-                key = calls_mod.cache_key(model.slug, messages, {"temperature": 0}, trial)
-                planned.append(
-                    (
-                        item,
-                        plan,
-                        trial,
-                        calls_mod.Call(
-                            key=key,
-                            model=model,
-                            messages=messages,
-                            params={"temperature": 0},
-                            json_mode=True,
-                        ),
-                    )
-                )
-    ctx.cached.update(await db(_prefetch_cache, [p[3].key for p in planned]))
-    outcomes = await calls_mod.perform_all(ctx, [p[3] for p in planned])
-    grouped: dict[tuple[int, int], list] = {}
-    for (item, plan, _trial, _call), outcome in zip(planned, outcomes, strict=True):
-        grouped.setdefault((item.pk, plan.run_metric.pk), []).append((plan, outcome))
-    for (item_id, rm_id), trials in grouped.items():
-        results[item_id].scores.append(_judge_score(rm_id, trials, model, JudgeResponseError))
 
 
 def _judge_score(rm_id, trials, model, JudgeResponseError) -> ScoreResult:

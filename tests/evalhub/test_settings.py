@@ -85,6 +85,7 @@ def test_production_defaults_when_debug_is_off():
             {"DEBUG": "true", "ENGINE_RATE_LIMIT_MARGIN": "-0.1"},
             "ENGINE_RATE_LIMIT_MARGIN must be at least 0",
         ),
+        ({"DEBUG": "true", "ENGINE_TASK_SECONDS": "0"}, "ENGINE_TASK_SECONDS must be above 0"),
     ],
 )
 def test_system_checks_refuse_bad_settings(env, message):

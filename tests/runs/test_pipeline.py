@@ -1,0 +1,126 @@
+"""Provider runs: a chunk task keeps its call slots full across chunk edges."""
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from runs import tasks
+from runs.engine import execute
+from runs.engine.dbproxy import DatabaseProxy
+from runs.engine.pipeline import CacheLookup, Pipeline
+from runs.models import ItemStatus, RunItem, Score
+from tests.runs.test_engine import create_only, judged_dataset
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def small_chunks(settings):
+    settings.EVALHUB_ENGINE = {**settings.EVALHUB_ENGINE, "CHUNK_SIZE": 2}
+    return settings
+
+
+def judge_run(member, judge_model, django_capture_on_commit_callbacks, n=6):
+    dataset = judged_dataset(member, n=n)
+    return create_only(
+        django_capture_on_commit_callbacks,
+        actor=member,
+        dataset=dataset,
+        model_slug=judge_model.slug,
+    )
+
+
+def test_a_provider_chunk_task_goes_on_to_the_runs_next_free_chunks(
+    member, judge_model, fake_llm, small_chunks, django_capture_on_commit_callbacks
+):
+    run = judge_run(member, judge_model, django_capture_on_commit_callbacks)
+    first = tasks.run_chunk(run.pk, 0)
+    later = tasks.run_chunk(run.pk, 1)
+    run.refresh_from_db()
+    assert first["chunks"] == [0, 1, 2]
+    assert first["claimed"] == first["written"] == 6
+    assert later.get("claimed", 0) == 0  # its chunk was taken by the first task
+    assert run.status == "completed" and run.completed_count == 6
+    assert fake_llm.request_count == 6
+    assert Score.objects.filter(item__run=run).count() == 6
+
+
+def test_a_chunk_another_worker_holds_is_left_to_it(
+    member, judge_model, fake_llm, small_chunks, django_capture_on_commit_callbacks
+):
+    run = judge_run(member, judge_model, django_capture_on_commit_callbacks)
+    held = execute.claim(run.pk, 1)  # another worker's live lease
+    summary = tasks.run_chunk(run.pk, 0)
+    run.refresh_from_db()
+    assert summary["chunks"] == [0, 2]
+    assert run.status == "running" and run.completed_count == 4
+    untouched = RunItem.objects.filter(run=run, chunk=1)
+    assert all(i.status == ItemStatus.PENDING and i.lease_token == held for i in untouched)
+
+
+def test_after_its_time_budget_a_task_takes_no_more_chunks(
+    member, judge_model, fake_llm, small_chunks, django_capture_on_commit_callbacks
+):
+    small_chunks.EVALHUB_ENGINE = {**small_chunks.EVALHUB_ENGINE, "TASK_SECONDS": 1e-6}
+    run = judge_run(member, judge_model, django_capture_on_commit_callbacks)
+    assert tasks.run_chunk(run.pk, 0)["chunks"] == [0]
+    assert tasks.run_chunk(run.pk, 1)["chunks"] == [1]
+    assert tasks.run_chunk(run.pk, 2)["chunks"] == [2]
+    run.refresh_from_db()
+    assert run.status == "completed" and run.completed_count == 6
+
+
+def test_calls_stay_at_the_concurrency_across_chunk_edges(
+    member, judge_model, fake_llm, small_chunks, django_capture_on_commit_callbacks
+):
+    # Chunks of 2 items and 3 call slots: a task bounded by its chunk could
+    # never have more than 2 calls in flight; never more than 3 either.
+    small_chunks.EVALHUB_ENGINE = {**small_chunks.EVALHUB_ENGINE, "CONCURRENCY": 3}
+    fake_llm.set(latency=0.05)
+    run = judge_run(member, judge_model, django_capture_on_commit_callbacks, n=12)
+    tasks.run_chunk(run.pk, 0)
+    run.refresh_from_db()
+    assert run.status == "completed" and run.completed_count == 12
+    assert fake_llm.stats()["max_in_flight"] == 3
+
+
+def test_held_leases_are_renewed_before_they_expire(
+    member, judge_model, fake_llm, settings, django_capture_on_commit_callbacks
+):
+    settings.EVALHUB_ENGINE = {**settings.EVALHUB_ENGINE, "HEARTBEAT_STALE_AFTER": 120}
+    run = judge_run(member, judge_model, django_capture_on_commit_callbacks)
+    token = execute.claim(run.pk, 0)
+    soon = timezone.now() + timedelta(seconds=5)
+    RunItem.objects.filter(run=run).update(lease_until=soon)
+    lease = execute.load_lease(run.pk, 0, token)
+    pipeline = Pipeline(run, [], lease, DatabaseProxy())
+    pipeline.tick()  # just claimed: nothing to renew yet
+    assert {i.lease_until for i in RunItem.objects.filter(run=run)} == {soon}
+    lease.renewed_at = time.monotonic() - 60  # a third of the lease has gone by
+    pipeline.tick()
+    renewed = {i.lease_until for i in RunItem.objects.filter(run=run)}
+    assert len(renewed) == 1 and renewed.pop() > timezone.now() + timedelta(seconds=100)
+
+
+def test_cache_lookups_of_a_wave_of_items_are_one_query():
+    queries = []
+
+    async def db(fetch, keys):
+        queries.append(list(keys))
+        await asyncio.sleep(0.01)
+        return {k: {"content": k} for k in keys if k.startswith("hit")}
+
+    async def wave():
+        lookup = CacheLookup(db)
+        first = await asyncio.gather(*(lookup.get([f"hit-{i}", f"miss-{i}"]) for i in range(10)))
+        again = await lookup.get(["hit-x"])
+        return first, again
+
+    first, again = asyncio.run(wave())
+    assert len(queries) == 2  # the wave, then the lone lookup after it
+    assert len(queries[0]) == 20
+    assert first[3] == {"hit-3": {"content": "hit-3"}}
+    assert again == {"hit-x": {"content": "hit-x"}}
