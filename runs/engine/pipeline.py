@@ -56,6 +56,8 @@ class Lease:
     items: list
     results: dict = field(default_factory=dict)
     left: int = 0
+    calls: dict = field(default_factory=dict)  # item id → its planned call(s)
+    cached: dict = field(default_factory=dict)  # cached answers for those calls
     claimed_at: float = field(default_factory=time.monotonic)
     renewed_at: float = field(default_factory=time.monotonic)
 
@@ -126,12 +128,62 @@ class Pipeline:
         self._hold(first)
         self.first = first
 
+    def prepare_first(self) -> None:
+        self._prepare(self.first)
+
     # -- the task's thread -------------------------------------------------
 
     def _hold(self, lease: Lease) -> None:
         self.held[lease.token] = lease
         self.summary.chunks.append(lease.chunk)
         self.summary.claimed += len(lease.items)
+
+    def _prepare(self, lease: Lease) -> None:
+        """Plan each item's calls and read their cached answers, on the task's thread.
+
+        Done when a chunk is loaded (while the previous chunk's calls fly), so
+        an item goes from the queue to the network without a database round
+        trip. With generation, only the generation calls are known here.
+        """
+        from runs.engine.execute import _generation_call, _prefetch_cache
+
+        keys = []
+        for item in lease.items:
+            if self.generates:
+                call = _generation_call(self.run, item)
+                lease.calls[item.pk] = call
+                keys.append(call.key)
+            elif self.judge_plans:
+                planned = self._judge_calls(item, lease.results[item.pk].output)
+                lease.calls[item.pk] = planned
+                keys.extend(call.key for _, call in planned)
+        lease.cached = _prefetch_cache(keys)
+
+    def _judge_calls(self, item, output) -> list:
+        """(plan, call) for every judge metric and repetition of one item."""
+        from runs.engine.execute import _sample
+
+        run, model = self.run, self.run.judge_model
+        sample = _sample(item, output)
+        planned = []
+        for plan in self.judge_plans:
+            messages = plan.impl.build_messages(
+                sample,
+                plan.run_metric.args,
+                ai_description=run.ai_description or None,
+                examples=run.examples or None,
+            )
+            for trial in range(max(1, run.repetitions)):
+                key = calls_mod.cache_key(model.slug, messages, {"temperature": 0}, trial)
+                call = calls_mod.Call(
+                    key=key,
+                    model=model,
+                    messages=messages,
+                    params={"temperature": 0},
+                    json_mode=True,
+                )
+                planned.append((plan, call))
+        return planned
 
     def tick(self) -> None:
         """Every half second on the task's thread: heartbeat, cancel check, lease renewal."""
@@ -174,6 +226,7 @@ class Pipeline:
             if token is not None:
                 lease = load_lease(self.run.pk, chunk, token)
                 self._hold(lease)
+                self._prepare(lease)
                 return lease
             after = chunk  # another worker took it between the two statements
 
@@ -249,6 +302,7 @@ class Pipeline:
         lease = self.first
         while lease is not None:
             lease.left = len(lease.items)
+            self.ctx.cached.update(lease.cached)
             for item in lease.items:
                 self.queue.put_nowait((lease, item))
             if not lease.items:
@@ -266,7 +320,7 @@ class Pipeline:
             if self.queue.qsize() < refill_below:
                 self.low.set()
             lease, item = entry
-            await self._process(lease.results[item.pk], item)
+            await self._process(lease, item)
             lease.left -= 1
             if lease.left == 0:
                 self.writes.put_nowait(lease)
@@ -276,60 +330,41 @@ class Pipeline:
             new_cache, self.ctx.new_cache = self.ctx.new_cache, {}
             await self.db(self._finish, lease, new_cache)
 
-    async def _process(self, result, item) -> None:
+    async def _process(self, lease: Lease, item) -> None:
         """The calls of one item: its generation, then its judge calls."""
-        from runs.engine.execute import _generation_call
-
-        ctx = self.ctx
-        if self.generates:
-            call = _generation_call(self.run, item)
-            ctx.cached.update(await self.cache.get([call.key]))
-            outcome = await calls_mod.perform(ctx, call)
-            result.attempts = outcome.attempts
-            if outcome.error:
-                result.status, result.error = ItemStatus.ERROR, outcome.error
-                result.output = None
-            else:
-                result.output = outcome.content
-                result.latency_ms = outcome.latency_ms
-                result.cached = outcome.cached
-            result.prompt_tokens += outcome.prompt_tokens
-            result.completion_tokens += outcome.completion_tokens
-            if call.model is not None:
-                result.cost += call.model.cost_of(outcome.prompt_tokens, outcome.completion_tokens)
+        ctx, result = self.ctx, lease.results[item.pk]
+        if not self.generates:
+            if self.judge_plans:
+                await self._judge(result, lease.calls[item.pk])
+            return
+        call = lease.calls[item.pk]
+        outcome = await calls_mod.perform(ctx, call)
+        result.attempts = outcome.attempts
+        if outcome.error:
+            result.status, result.error = ItemStatus.ERROR, outcome.error
+            result.output = None
+        else:
+            result.output = outcome.content
+            result.latency_ms = outcome.latency_ms
+            result.cached = outcome.cached
+        result.prompt_tokens += outcome.prompt_tokens
+        result.completion_tokens += outcome.completion_tokens
+        if call.model is not None:
+            result.cost += call.model.cost_of(outcome.prompt_tokens, outcome.completion_tokens)
         if self.judge_plans and result.status != ItemStatus.ERROR:
             # After a fatal error every call answers it at once, and the item errs with it.
-            await self._judge(result, item)
+            planned = self._judge_calls(item, result.output)
+            if outcome.cached:
+                # A reused answer may have been judged before: look it up (in
+                # batches). A fresh answer almost never has, and the lookup would
+                # put a database round trip between an item's two calls.
+                ctx.cached.update(await self.cache.get([c.key for _, c in planned]))
+            await self._judge(result, planned)
 
-    async def _judge(self, result, item) -> None:
-        from runs.engine.execute import _judge_score, _sample
+    async def _judge(self, result, planned: list) -> None:
+        from runs.engine.execute import _judge_score
         from runs.metrics import JudgeResponseError
 
-        run, model = self.run, self.run.judge_model
-        sample = _sample(item, result.output)
-        planned = []  # (plan, call)
-        for plan in self.judge_plans:
-            messages = plan.impl.build_messages(
-                sample,
-                plan.run_metric.args,
-                ai_description=run.ai_description or None,
-                examples=run.examples or None,
-            )
-            for trial in range(max(1, run.repetitions)):
-                key = calls_mod.cache_key(model.slug, messages, {"temperature": 0}, trial)
-                planned.append(
-                    (
-                        plan,
-                        calls_mod.Call(
-                            key=key,
-                            model=model,
-                            messages=messages,
-                            params={"temperature": 0},
-                            json_mode=True,
-                        ),
-                    )
-                )
-        self.ctx.cached.update(await self.cache.get([call.key for _, call in planned]))
         if len(planned) == 1:
             outcomes = [await calls_mod.perform(self.ctx, planned[0][1])]
         else:
@@ -339,6 +374,7 @@ class Pipeline:
         grouped: dict[int, list] = {}
         for (plan, _call), outcome in zip(planned, outcomes, strict=True):
             grouped.setdefault(plan.run_metric.pk, []).append((plan, outcome))
+        model = self.run.judge_model
         for rm_id, trials in grouped.items():
             result.scores.append(_judge_score(rm_id, trials, model, JudgeResponseError))
 
@@ -347,4 +383,5 @@ def run_network(run: Run, plans: list, first: Lease) -> Summary:
     """Run the pipeline from ``first`` on; returns what it claimed and wrote."""
     proxy = DatabaseProxy()
     pipeline = Pipeline(run, plans, first, proxy)
+    pipeline.prepare_first()
     return proxy.run(pipeline.main, tick=pipeline.tick, interval=0.5)

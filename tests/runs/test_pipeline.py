@@ -11,7 +11,7 @@ from runs import tasks
 from runs.engine import execute
 from runs.engine.dbproxy import DatabaseProxy
 from runs.engine.pipeline import CacheLookup, Pipeline
-from runs.models import ItemStatus, RunItem, Score
+from runs.models import ItemStatus, Run, RunItem, Score
 from tests.runs.test_engine import create_only, judged_dataset
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +124,36 @@ def test_cache_lookups_of_a_wave_of_items_are_one_query():
     assert len(queries[0]) == 20
     assert first[3] == {"hit-3": {"content": "hit-3"}}
     assert again == {"hit-x": {"content": "hit-x"}}
+
+
+def test_a_rerun_of_generated_answers_reuses_the_cached_judgements_too(
+    member, judge_model, fake_llm, django_capture_on_commit_callbacks
+):
+    from runs.services import run_create
+    from tests.factories import PromptVersionFactory
+    from tests.runs.conftest import make_config, make_dataset
+
+    dataset = make_dataset(
+        owner=member,
+        records=[
+            {"input": {"question": f"Capital {i}? FAKE_ANSWER: City {i}"}, "expected_output": "x"}
+            for i in range(4)
+        ],
+    )
+    pv = PromptVersionFactory(prompt__owner=member, template="{{ question }}", model=judge_model)
+    version = make_config(
+        owner=member,
+        dataset=dataset,
+        metrics=[("answer_correctness", {})],
+        prompt_version=pv,
+        judge_model=judge_model,
+    )
+    runs = []
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            runs.append(run_create(actor=member, config_version=version))
+    first, second = (Run.objects.get(pk=r.pk) for r in runs)
+    assert first.status == second.status == "completed"
+    assert fake_llm.request_count == 8  # 4 answers + 4 judgements, all in the first run
+    assert second.cached_count == 4
+    assert Score.objects.filter(item__run=second, cached=True).count() == 4
