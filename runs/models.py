@@ -579,7 +579,9 @@ class RunItem(models.Model):
         GIVEN = "given", "Given by the caller"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: the composite indexes below all lead with run, and
+    # every index is one more write per item planned and per result stored.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="items", db_index=False)
     record = models.ForeignKey("datasets.Record", on_delete=models.PROTECT, related_name="+")
     index = models.PositiveIntegerField()
     chunk = models.PositiveIntegerField(default=0)
@@ -628,8 +630,14 @@ class RunItem(models.Model):
 class Score(models.Model):
     """One metric on one item. ``(item, run_metric)`` is unique: a retried task cannot count twice."""
 
-    item = models.ForeignKey(RunItem, on_delete=models.CASCADE, related_name="scores")
-    run_metric = models.ForeignKey(RunMetric, on_delete=models.CASCADE, related_name="scores")
+    # Served by score_item_metric_unique and the (run_metric, passed) index:
+    # single-column indexes would only cost two more writes per score.
+    item = models.ForeignKey(
+        RunItem, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
+    run_metric = models.ForeignKey(
+        RunMetric, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
     value = models.FloatField(null=True, blank=True)
     passed = models.BooleanField(null=True, blank=True)
     reason = models.TextField(blank=True)

@@ -237,7 +237,7 @@ class Pipeline:
         started = time.monotonic()
         results = score_locally(self.run, lease.items, self.plans, lease.results, network=True)
         _store_cache(new_cache)
-        written = write_results(self.run, lease.token, results)
+        written = write_results(self.run, lease.chunk, lease.token, results)
         self.held.pop(lease.token, None)
         self.summary.written += written
         log.info(

@@ -103,7 +103,7 @@ def test_results_of_a_worker_that_lost_its_items_are_not_written(
     RunItem.objects.filter(run=run).update(lease_until=None)  # lease ran out
     tasks.run_chunk(run.pk, 0)  # another worker finishes the chunk
     late = [execute.ItemResult(item_id=i.pk, output="x") for i in RunItem.objects.filter(run=run)]
-    assert execute.write_results(run, stale_token, late) == 0
+    assert execute.write_results(run, 0, stale_token, late) == 0
     run.refresh_from_db()
     assert run.completed_count == 10
 
