@@ -14,3 +14,9 @@ class RunsConfig(AppConfig):
         # schedule is upserted by name: both stay right after every migrate.
         post_migrate.connect(sync_metric_catalogue, sender=self)
         post_migrate.connect(sync_schedules, sender=self)
+
+        from django_q.signals import post_spawn
+
+        from runs.tasks import warm_worker
+
+        post_spawn.connect(warm_worker, dispatch_uid="evalhub-warm-worker")

@@ -299,6 +299,7 @@ def _insert_items_from_records(run, records, source: str, chunk_size: int) -> No
 
 def enqueue_run(run_id: int, chunks: list[int] | None = None) -> int:
     """Queue one django-q2 task per chunk that still has pending items; returns how many."""
+    from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
     if chunks is None:
@@ -308,6 +309,7 @@ def enqueue_run(run_id: int, chunks: list[int] | None = None) -> int:
             .distinct()
             .order_by("chunk")
         )
+    broker = get_broker() if chunks else None  # one connection for all, not one per task
     for chunk in chunks:
         async_task(
             "runs.tasks.run_chunk",
@@ -315,6 +317,7 @@ def enqueue_run(run_id: int, chunks: list[int] | None = None) -> int:
             chunk,
             group=f"run-{run_id}",
             task_name=f"run-{run_id}-chunk-{chunk}",
+            broker=broker,
         )
     if not chunks:
         from runs.engine.finalize import finalize_run
@@ -716,6 +719,7 @@ def _add_responses(*, actor, run: Run, config, responses, block: bool) -> Run:
             status=RunStatus.RUNNING if locked.started_at else RunStatus.PENDING,
             finished_at=None,
             is_gte_threshold=None,
+            updated_at=timezone.now(),  # update() skips auto_now; the status table keys on it
         )
         audit.record("run.add_responses", actor=actor, target=locked, added=len(responses))
         transaction.on_commit(lambda: enqueue_run(locked.pk))
@@ -765,13 +769,15 @@ def run_rerun_failed(*, actor, run: Run, source: str = "") -> int:
             lease_until=None,
             finished_at=None,
         )
+        now = timezone.now()
         Run.objects.filter(pk=locked.pk).update(
             status=RunStatus.RUNNING,
             completed_count=locked.completed_count - len(ids),
             error_count=0,
             finished_at=None,
             error_message="",
-            heartbeat_at=timezone.now(),
+            heartbeat_at=now,
+            updated_at=now,  # update() skips auto_now; the status table keys on it
         )
         audit.record("run.rerun_failed", actor=actor, target=locked, source=source, items=len(ids))
         transaction.on_commit(lambda: enqueue_run(locked.pk))

@@ -157,3 +157,17 @@ def test_a_rerun_of_generated_answers_reuses_the_cached_judgements_too(
     assert fake_llm.request_count == 8  # 4 answers + 4 judgements, all in the first run
     assert second.cached_count == 4
     assert Score.objects.filter(item__run=second, cached=True).count() == 4
+
+
+def test_a_spawned_worker_imports_the_engine_before_its_first_chunk(monkeypatch):
+    import sys
+
+    from django_q.signals import post_spawn
+
+    import runs.engine
+
+    # Both restored afterwards, so later tests see the one module object.
+    monkeypatch.delitem(sys.modules, "runs.engine.pipeline")
+    monkeypatch.delattr(runs.engine, "pipeline")
+    post_spawn.send(sender="django_q", proc_name="Process-1")
+    assert "runs.engine.pipeline" in sys.modules
