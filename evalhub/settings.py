@@ -102,23 +102,30 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, shared by rate limiters and throttles ---------------------------
+# "polls" holds what live polls show (the runs status table, the run detail API),
+# keyed by the state it was made from, so any cache there answers correctly.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "evalhub",
-        }
+    _redis = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "evalhub",
     }
+    CACHES = {"default": _redis, "polls": {**_redis}}
 else:
     # The database cache is shared by every process on the embedded default,
-    # which a per-process memory cache would not be.
+    # which a per-process memory cache would not be. Polls need no sharing, and
+    # in memory they never write to the SQLite file the workers write to.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "evalhub_cache",
-        }
+        },
+        "polls": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "evalhub-polls",
+            "OPTIONS": {"MAX_ENTRIES": 1000},
+        },
     }
 
 # --- Background work (django-q2) -------------------------------------------
@@ -151,8 +158,8 @@ else:
 
 # --- Engine --------------------------------------------------------------
 EVALHUB_ENGINE = {
-    # Items per chunk task; unset: 4 × CONCURRENCY for runs that call a
-    # provider (at least 100), LOCAL_CHUNK_SIZE for runs of local metrics only.
+    # Items per chunk task; unset: CONCURRENCY for runs that call a provider
+    # (at least 25), LOCAL_CHUNK_SIZE for runs of local metrics only.
     "CHUNK_SIZE": env.int("ENGINE_CHUNK_SIZE", default=None),
     # Runs with only local (deterministic, statistical) metrics: bigger chunks.
     "LOCAL_CHUNK_SIZE": env.int("ENGINE_LOCAL_CHUNK_SIZE", default=2000),

@@ -171,3 +171,21 @@ def test_a_spawned_worker_imports_the_engine_before_its_first_chunk(monkeypatch)
     monkeypatch.delattr(runs.engine, "pipeline")
     post_spawn.send(sender="django_q", proc_name="Process-1")
     assert "runs.engine.pipeline" in sys.modules
+
+
+@pytest.mark.parametrize("concurrency, sizes", [(30, [30, 30, 10]), (3, [25, 25, 20])])
+def test_a_provider_runs_chunks_hold_one_wave_of_calls(
+    member, judge_model, settings, django_capture_on_commit_callbacks, concurrency, sizes
+):
+    from django.db.models import Count
+
+    settings.EVALHUB_ENGINE = {
+        **settings.EVALHUB_ENGINE,
+        "CHUNK_SIZE": None,
+        "CONCURRENCY": concurrency,
+    }
+    run = judge_run(member, judge_model, django_capture_on_commit_callbacks, n=70)
+    counted = (
+        RunItem.objects.filter(run=run).values("chunk").annotate(n=Count("pk")).order_by("chunk")
+    )
+    assert [row["n"] for row in counted] == sizes
