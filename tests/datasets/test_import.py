@@ -3,6 +3,7 @@
 import io
 import json
 import threading
+import uuid
 
 import pytest
 from django.db import connection
@@ -223,3 +224,68 @@ def test_two_concurrent_imports_get_consecutive_version_numbers(member, org):
     assert errors == []
     assert sorted(numbers) == [1, 2]
     assert Record.objects.filter(version__dataset=dataset).count() == 6000
+
+
+# Each one needs its own escape in COPY's text format, or looks like COPY syntax.
+AWKWARD_TEXT = [
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "carriage\rreturn",
+    "\\N",
+    "\\.",
+    'quotes " and \\" and \\\\',
+    "all of them \\t\t\\n\n\\r\r\\",
+    "unicode é ✓ 😀 \u2028 \x7f",
+    "  spaces around  ",
+]
+
+
+def test_awkward_text_round_trips_exactly_through_every_column(member, dataset):
+    rows = [
+        {
+            "input": {"q": text, "nested": [text, {"k": text}]},
+            "expected_output": text,
+            "actual_output": text,
+            "context": [text],
+            "metadata": {"note": text, text: 1},
+        }
+        for text in AWKWARD_TEXT
+    ]
+    content = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
+    version = upload(member, dataset, content, "awkward.jsonl")
+    records = list(version.records.order_by("index"))
+    assert len(records) == len(rows)
+    for row, record in zip(rows, records, strict=True):
+        assert record.input == row["input"]
+        assert record.expected_output == row["expected_output"]
+        assert record.actual_output == row["actual_output"]
+        assert record.context == row["context"]
+        assert record.metadata == row["metadata"]
+
+
+def test_numbers_round_trip_through_the_json_columns(member, dataset):
+    numbers = {"big": 2**70, "negative": -(2**70), "fraction": 0.1, "tiny": 1.5e-7, "large": 1e16}
+    version = upload(member, dataset, json.dumps({"input": numbers, "n": numbers}), "n.jsonl")
+    record = version.records.get()
+    assert record.input == numbers and record.metadata == {"n": numbers}
+    assert type(record.input["big"]) is int
+
+
+def test_each_record_gets_its_own_version_4_uuid(member, dataset):
+    content = "".join(json.dumps({"input": f"q{i}"}) + "\n" for i in range(2500))
+    version = upload(member, dataset, content, "ids.jsonl")
+    ids = list(version.records.values_list("uuid", flat=True))
+    assert len(set(ids)) == 2500
+    assert {(u.version, u.variant) for u in ids} == {(4, uuid.RFC_4122)}
+
+
+def test_the_versions_columns_are_the_input_keys_in_order_of_first_appearance(member, dataset):
+    inputs = [
+        {"city": "Paris", "country": "France"},
+        {"country": "Peru", "year": 1},
+        {"city": "Rome"},
+    ]
+    content = "".join(json.dumps({"input": i}) + "\n" for i in [*inputs, "a text input"])
+    version = upload(member, dataset, content, "columns.jsonl")
+    assert version.columns == ["city", "country", "year"]

@@ -2,6 +2,7 @@
 
 import io
 import json
+import sys
 
 import pytest
 
@@ -232,3 +233,97 @@ def test_records_are_produced_one_at_a_time():
     assert next(records).input == "a"
     with pytest.raises(InvalidInput):
         next(records)
+
+
+# --- the JSONL fast path (msgspec) must read and refuse exactly what the general path does ---
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            b'{"input": "a"}\n{"input": "b"\n',
+            "Line 2: not valid JSON (Expecting ',' delimiter at column 14)",
+        ),
+        (b'{"input": "a"} trailing\n', "Line 1: not valid JSON (extra data at column 15)"),
+        (
+            b'{"input": "a",}\n',
+            "Line 1: not valid JSON (Expecting property name enclosed in double quotes at column 15)",
+        ),
+        (
+            b'{"input": "a"}\n{"input": NaN}\n',
+            "Line 2: NaN is not allowed (JSON has no NaN or Infinity)",
+        ),
+        (
+            b'{"input": -Infinity}\n',
+            "Line 1: -Infinity is not allowed (JSON has no NaN or Infinity)",
+        ),
+        (b'{"input": "a", "n": 1e999}\n', "Line 1: the number 1e999 is too large to store"),
+        (
+            b'{"input": "tab\tinside"}\n',
+            "Line 1: not valid JSON (Invalid control character at at column 15)",
+        ),
+        (
+            b'{"input": "x"}\n{"input": "half \\udc00 pair"}\n',
+            "Line 2: contains a lone UTF-16 surrogate (\\ud800–\\udfff)",
+        ),
+        (
+            b'{"input": "x"}\n\xef\xbb\xbf{"input": "a BOM inside the file"}\n',
+            "Line 2: not valid JSON (Expecting value at column 1)",
+        ),
+    ],
+)
+def test_an_invalid_jsonl_line_gets_the_general_parsers_message(content, message):
+    assert error_of(content, "jsonl").message == message
+
+
+def test_lines_the_fast_decoder_refuses_but_json_accepts_are_still_read():
+    # Whitespace that is Python's but not JSON's around the object.
+    content = '\x0c{"input": "form feed before"}\n{"input": "no-break space after"}\u00a0\n'
+    assert [r.input for r in parse(content, "jsonl")] == [
+        "form feed before",
+        "no-break space after",
+    ]
+
+
+def test_integers_beyond_64_bits_are_kept_exactly():
+    big = 123456789012345678901234567890
+    (record,) = parse(json.dumps({"input": {"id": -big}, "n": big}), "jsonl")
+    assert record.input == {"id": -big} and record.metadata == {"n": big}
+    assert type(record.metadata["n"]) is int
+
+
+def test_a_number_with_more_digits_than_python_converts_is_refused_with_its_line():
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        pytest.skip("this Python converts integers of any length")
+    number = "7" * (limit + 1)
+    jsonl = '{"input": "a"}\n{"input": "b", "n": ' + number + "}\n"
+    array = '[{"input": "a"},\n{"input": "b", "n": ' + number + "}]"
+    for content, fmt in ((jsonl, "jsonl"), (array, "json")):
+        err = error_of(content, fmt)
+        assert (err.field, err.code) == ("line 2", "number_too_long")
+        assert err.message == f"Line 2: a number has more than {limit:,} digits"
+
+
+def test_an_overlong_line_is_reported_after_the_problems_of_the_lines_before_it(monkeypatch):
+    monkeypatch.setattr(importers, "MAX_LINE_BYTES", 100)
+    good = '{"input": "ok"}\n'
+    long_line = '{"input": "' + "x" * 200 + '"}\n'
+    # All three lines sit in one read block; the bad JSON on line 2 comes first.
+    err = error_of(good + '{"input": }\n' + long_line, "jsonl")
+    assert (err.field, err.code) == ("line 2", "invalid_json")
+    err = error_of(good + good + long_line + good, "jsonl")
+    assert (err.field, err.code) == ("line 3", "line_too_long")
+    records = iter_records(io.BytesIO((good * 2 + long_line).encode()), format="jsonl")
+    assert [next(records).line, next(records).line] == [1, 2]
+
+
+def test_csv_rows_keep_their_line_numbers_and_line_ends_across_read_blocks(monkeypatch):
+    monkeypatch.setattr(importers, "READ_BLOCK", 7)
+    content = 'input,expected\r\n"two\r\nlines",x\r\nlast,"no newline at the end"'
+    records = parse(content, "csv")
+    assert [(r.line, r.input, r.expected_output) for r in records] == [
+        (2, "two\r\nlines", "x"),
+        (4, "last", "no newline at the end"),
+    ]
