@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 
-from bench.common import setup_django, tenant
+from bench.common import setup_django, tenant, vacuum_analyze
 
 RUBRIC = (
     "The answer addresses the customer's question directly, is factually consistent "
@@ -112,6 +112,7 @@ def timed_run(base: str, setup: Setup, *, timeout: float = 900.0, **extra) -> Ti
     """POST the run, wait for it to finish, return the wall time to `finished_at`."""
     from runs.models import ItemStatus, Run
 
+    vacuum_analyze()
     warm_up(base, setup)
     payload = {"dataset_id": setup.dataset_id}
     if setup.model_slug:

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-from bench.common import OUTPUT_DIR, ROOT, setup_django, tenant, web
+from bench.common import OUTPUT_DIR, ROOT, setup_django, tenant, vacuum_analyze, web
 from bench.report import Row
 
 N, N_QUICK = 100_000, 10_000
@@ -117,6 +117,7 @@ def run(quick: bool) -> list[Row]:
     n = N_QUICK if quick else N
     seconds = SECONDS_QUICK if quick else SECONDS
     setup = prepare(n)
+    vacuum_analyze()
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     prefix = OUTPUT_DIR / "locust-live"
     with web(
