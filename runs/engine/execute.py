@@ -137,12 +137,17 @@ class _ItemRow:
     record: _RecordRow
 
 
-def load_rows(run_id: int, chunk: int, token: uuid.UUID) -> list[_ItemRow]:
-    """A claimed chunk's items as plain rows, for runs scored locally."""
+def load_rows(run_id: int, chunk: int) -> list[_ItemRow]:
+    """The chunk's free pending items as plain rows, locked until the transaction ends.
+
+    For runs scored locally; call inside ``transaction.atomic()``. Rows
+    another transaction holds are skipped, not waited for.
+    """
+    now = timezone.now()
     rows = (
-        RunItem.objects.filter(
-            run_id=run_id, chunk=chunk, status=ItemStatus.PENDING, lease_token=token
-        )
+        RunItem.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(run_id=run_id, chunk=chunk, status=ItemStatus.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .order_by("index")
         .values_list(
             "pk",
@@ -196,14 +201,6 @@ def run_chunk(run_id: int, chunk: int) -> dict:
     if run is None or run.is_finished:
         return {"run": run_id, "chunk": chunk, "skipped": "finished"}
     _relax_commits()
-    token = claim(run_id, chunk)
-    if token is None:
-        finalize_run(run_id)
-        return {"run": run_id, "chunk": chunk, "claimed": 0}
-    now = timezone.now()
-    Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
-    )
     plans = [
         MetricPlan(rm, _impl(rm), rm.metric.kind == "judge")
         for rm in RunMetric.objects.filter(run_id=run_id).select_related("metric")
@@ -212,6 +209,11 @@ def run_chunk(run_id: int, chunk: int) -> dict:
         pk=run_id
     )
     if needs_network(run, plans):
+        token = claim(run_id, chunk)
+        if token is None:
+            finalize_run(run_id)
+            return {"run": run_id, "chunk": chunk, "claimed": 0}
+        _mark_running(run_id)
         from runs.engine.pipeline import run_network
 
         lease = load_lease(run_id, chunk, token)
@@ -225,12 +227,23 @@ def run_chunk(run_id: int, chunk: int) -> dict:
         )
         evaluated = stored = time.monotonic()  # written chunk by chunk, logged there
     else:
-        items = load_rows(run_id, chunk, token)
-        loaded = time.monotonic()
-        results = score_locally(run, items, plans, _fresh_results(items), network=False)
-        evaluated = time.monotonic()
-        written = write_results(run, chunk, token, results)
+        # Local metrics take milliseconds: the chunk is scored and written in
+        # the one transaction that locks its items, with no lease to write
+        # and clear (each item row was written three times). A duplicate
+        # delivery skips the locked rows; should this worker die, PostgreSQL
+        # rolls back and the items are pending and free again. A cancel
+        # waits for the chunk to commit, then skips what is still pending.
+        _mark_running(run_id)
+        with transaction.atomic():
+            items = load_rows(run_id, chunk)
+            loaded = time.monotonic()
+            results = score_locally(run, items, plans, _fresh_results(items), network=False)
+            evaluated = time.monotonic()
+            written = _store(run, results) if results else 0
         stored = time.monotonic()
+        if not items:
+            finalize_run(run_id)
+            return {"run": run_id, "chunk": chunk, "claimed": 0}
         claimed, fatal, chunks = len(items), "", [chunk]
     if fatal:
         fail_run(run_id, fatal)
@@ -251,6 +264,13 @@ def run_chunk(run_id: int, chunk: int) -> dict:
         done - stored,
     )
     return {"run": run_id, "chunk": chunk, "chunks": chunks, "claimed": claimed, "written": written}
+
+
+def _mark_running(run_id: int) -> None:
+    now = timezone.now()
+    Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
 
 
 def _impl(run_metric: RunMetric):
@@ -487,19 +507,24 @@ def write_results(run: Run, chunk: int, token: uuid.UUID, results: list[ItemResu
             .values_list("pk", flat=True)
         )
         mine = [r for r in results if r.item_id in held]
-        if not mine:
-            return 0
-        if connection.vendor == "postgresql":
-            _write_pg(mine, now)
-        else:
-            _write_portable(mine, now)
-        # One counter update per batch, not per item: a per-item F() update on
-        # the run row serialises every worker on that row.
-        Run.objects.filter(pk=run.pk).update(
-            completed_count=F("completed_count") + len(mine),
-            heartbeat_at=now,
-            updated_at=now,
-        )
+        return _store(run, mine, now) if mine else 0
+
+
+def _store(run: Run, mine: list[ItemResult], now=None) -> int:
+    """Write scores and item results of items this transaction holds; move the counters."""
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        _write_pg(mine, now)
+    else:
+        _write_portable(mine, now)
+    # One counter update per batch, not per item: a per-item F() update on
+    # the run row serialises every worker on that row. Last, so the run row
+    # is locked only for the commit.
+    Run.objects.filter(pk=run.pk).update(
+        completed_count=F("completed_count") + len(mine),
+        heartbeat_at=now,
+        updated_at=now,
+    )
     return len(mine)
 
 

@@ -587,3 +587,38 @@ def test_the_sweeper_leaves_healthy_runs_alone(
     run = create_only(django_capture_on_commit_callbacks, actor=member, dataset=dataset)
     Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
     assert sweep(stale_after=60)["requeued_chunks"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_local_chunk_skips_items_another_transaction_is_scoring(member, qa_records, monkeypatch):
+    """PostgreSQL: a duplicate delivery neither waits for nor repeats a chunk in progress."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers instead")
+    dataset = make_dataset(owner=member, records=qa_records)
+    # Nothing to capture on_commit callbacks with here: keep the chunks unqueued.
+    monkeypatch.setattr("runs.services.enqueue_run", lambda *args, **kwargs: 0)
+    run = run_create_from_dataset(actor=member, dataset=dataset)
+    seen = {}
+
+    def duplicate():
+        try:
+            seen["summary"] = tasks.run_chunk(run.pk, 0)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():  # the first delivery, mid-chunk
+        locked = list(
+            RunItem.objects.select_for_update(of=("self",)).filter(run=run, chunk=0).order_by()
+        )
+        worker = threading.Thread(target=duplicate)
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive()  # it did not wait for the lock
+    assert len(locked) == 10
+    assert seen["summary"]["claimed"] == 0
+    assert Score.objects.filter(item__run=run).count() == 0
+    assert tasks.run_chunk(run.pk, 0)["claimed"] == 10
