@@ -721,7 +721,7 @@ def _add_responses(*, actor, run: Run, config, responses, block: bool) -> Run:
             status=RunStatus.RUNNING if locked.started_at else RunStatus.PENDING,
             finished_at=None,
             is_gte_threshold=None,
-            updated_at=timezone.now(),  # update() skips auto_now; the status table keys on it
+            updated_at=timezone.now(),  # update() skips auto_now
         )
         audit.record("run.add_responses", actor=actor, target=locked, added=len(responses))
         transaction.on_commit(lambda: enqueue_run(locked.pk))
@@ -779,7 +779,7 @@ def run_rerun_failed(*, actor, run: Run, source: str = "") -> int:
             finished_at=None,
             error_message="",
             heartbeat_at=now,
-            updated_at=now,  # update() skips auto_now; the status table keys on it
+            updated_at=now,  # update() skips auto_now
         )
         audit.record("run.rerun_failed", actor=actor, target=locked, source=source, items=len(ids))
         transaction.on_commit(lambda: enqueue_run(locked.pk))

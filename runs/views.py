@@ -7,18 +7,24 @@ polls reads the counters on Run, never aggregates over RunItem.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, FloatField, Max, Min, Prefetch, Q, Value, When
 from django.db.models.functions import Floor, Greatest, Least
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
+from django.utils.timezone import get_current_timezone_name
+from django.utils.translation import get_language
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING
@@ -94,6 +100,35 @@ def _started(request, run: Run, form_response):
 # The live status table
 # ---------------------------------------------------------------------------
 
+# What the table shows of a run: its row template, can() and the run's display
+# properties. Loading only these keeps the query small and makes a row's cache key
+# (everything loaded) exactly what the row shows.
+RUN_TABLE_COLUMNS = [
+    "name",
+    "alias",
+    "is_sandbox",
+    "source",
+    "status",
+    "item_count",
+    "completed_count",
+    "pass_rate",
+    "is_gte_threshold",
+    "total_cost",
+    "started_at",
+    "finished_at",
+    "created_at",
+    "organization",
+    "owner__username",
+    "dataset__name",
+    "config_version__number",
+    "config_version__config__name",
+]
+RUN_ROW_TEMPLATE = "runs/partials/_run_row.html"
+# A row's entry is keyed by everything it shows and by its template, so it never goes
+# stale; the expiry bounds what the cache holds, and how long a release that changes
+# how a run is displayed outside the template (a label, a property) shows old rows.
+RUN_ROW_CACHE_SECONDS = 600
+
 
 def run_table_context(request, *, params=None) -> dict:
     """Rows of the status table and the URL that refreshes it, from ``params`` (default: GET).
@@ -103,10 +138,15 @@ def run_table_context(request, *, params=None) -> dict:
     """
     params = request.GET if params is None else params
     scope = scope_of(request)
-    form = RunFilterForm(params, scope=scope)
-    filters = form.cleaned_data if form.is_valid() else {}
-    runs = Run.objects.visible_to(request.user).select_related(
-        "dataset", "config_version__config", "owner"
+    # Built only when there are filters to parse or the page renders it: the usual
+    # poll has neither, and the form's querysets cost about as much as a query.
+    form = SimpleLazyObject(lambda: RunFilterForm(params, scope=scope))
+    filtered = any(params.get(name) for name in RunFilterForm.base_fields)
+    filters = form.cleaned_data if filtered and form.is_valid() else {}
+    runs = (
+        Run.objects.visible_to(request.user)
+        .select_related("dataset", "config_version__config", "owner")
+        .only(*RUN_TABLE_COLUMNS)
     )
     if not (filters.get("dataset") or filters.get("config")):
         runs = scope.filter(runs)
@@ -132,6 +172,7 @@ def run_table_context(request, *, params=None) -> dict:
         rows = list(page_obj.object_list)
     for run in rows:
         run.can_cancel = run.is_active and can(request.user, "cancel", run)
+    _render_settled_rows(rows)
     keys = ("status", "dataset", "config", "q", "page", "limit", "compact")
     query = {k: params.get(k) for k in keys}
     query = {k: v for k, v in query.items() if v}
@@ -144,6 +185,70 @@ def run_table_context(request, *, params=None) -> dict:
         "table_url": reverse("runs:list") + ("?" + urlencode(query) if query else ""),
         "runs_base_query": urlencode({k: v for k, v in query.items() if k != "page"}),
     }
+
+
+def _render_settled_rows(rows: list[Run]) -> None:
+    """Set ``row_html`` on the rows that show nothing but the run's own state.
+
+    Most rows of a polled table are finished runs that look the same on every
+    poll, and rendering them was most of a poll's cost. Such a row depends on
+    the run and its related names alone: no cancel form (the run is not
+    active), so no CSRF token, and no duration following the clock. It is
+    rendered once per state and kept in the cache under a digest of everything
+    loaded for it, so the same row serves every user allowed to see it; who
+    sees which runs is decided by the query, on every request. The other rows
+    (active runs) are rendered by the table template itself, each time.
+    """
+    settled = [
+        run
+        for run in rows
+        if not run.is_active and (run.started_at is None or run.finished_at is not None)
+    ]
+    if not settled:
+        return
+    context = (_row_template_version(), get_current_timezone_name(), get_language())
+    keys = {run.pk: "runs:row:" + _digest(context, _loaded(run)) for run in settled}
+    cache = caches["polls"]
+    cached = cache.get_many(keys.values())
+    rendered = {}
+    for run in settled:
+        html = cached.get(keys[run.pk])
+        if html is None:
+            html = rendered[keys[run.pk]] = render_to_string(RUN_ROW_TEMPLATE, {"run": run})
+        run.row_html = html
+    if rendered:
+        cache.set_many(rendered, RUN_ROW_CACHE_SECONDS)
+
+
+def _loaded(run: Run) -> tuple:
+    """The field values loaded for a row: the run's, and its related objects'."""
+
+    def values(obj):
+        if obj is None:
+            return None
+        return tuple(obj.__dict__.get(f.attname) for f in obj._meta.concrete_fields)
+
+    config_version = run.config_version
+    return (
+        values(run),
+        values(run.owner),
+        values(run.dataset),
+        values(config_version),
+        values(config_version.config if config_version else None),
+    )
+
+
+def _row_template_version() -> str:
+    """A digest of the row template's source: a change to it renders rows afresh.
+
+    Not memoized: the template loader already caches the template, and in
+    development it reloads an edited one.
+    """
+    return _digest(get_template(RUN_ROW_TEMPLATE).template.source)
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 @login_required

@@ -7,7 +7,11 @@ org-scoped base's (404); permissions are ``can``'s (403).
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch
+import hashlib
+
+from django.core.cache import caches
+from django.db.models import Count, Prefetch, prefetch_related_objects
+from django.utils.cache import get_conditional_response, patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -488,22 +492,86 @@ RUN_EXAMPLES = [
 ]
 
 
+# The run detail is what scripts poll every second or two while a run is active. A
+# poll reads the run's row, through the visibility and permission checks of any
+# request, and reuses the representation made from that same row state: no metrics
+# query and no serializer. The key is a digest of the row's visible state rather than
+# its updated_at, so a writer that forgets updated_at cannot make a poll stale, and an
+# entry never goes stale (the expiry only bounds what the cache holds). The metrics
+# are not in the row, but they are written only when a run finishes
+# (runs.engine.finalize), in the transaction that changes its status.
+# duration_seconds of a running run follows the clock: it is set on every response.
+DETAIL_COLUMNS = [
+    f.attname for f in Run._meta.concrete_fields if f.name in s.RunDetailSerializer.Meta.fields
+]
+# Every field with its type and options, nested metrics included: a release that
+# adds, drops or retypes a field does not reuse what the previous one cached (other
+# changes to how a field renders show within DETAIL_CACHE_SECONDS).
+DETAIL_FORMAT = hashlib.sha256(repr(s.RunDetailSerializer()).encode()).hexdigest()[:12]
+DETAIL_CACHE_SECONDS = 300
+RUN_METRICS = Prefetch("run_metrics", queryset=RunMetric.objects.select_related("metric"))
+
+
+def run_detail_digest(run: Run) -> str:
+    """A digest of everything a run's detail representation is made of, except the clock.
+
+    ``run`` comes with ``owner`` and ``judge_model`` (shown as username and slug).
+    """
+    state = (
+        DETAIL_FORMAT,
+        tuple(getattr(run, column) for column in DETAIL_COLUMNS),
+        run.owner.username if run.owner else None,
+        run.judge_model.slug if run.judge_model else None,
+    )
+    return hashlib.sha256(repr(state).encode()).hexdigest()
+
+
 @extend_schema_view(
     list=extend_schema(summary="Runs you can see, newest first, filtered"),
-    retrieve=extend_schema(summary="One run: counters, aggregates and per-metric statistics"),
+    retrieve=extend_schema(
+        summary="One run: counters, aggregates and per-metric statistics",
+        description="Carries an ETag: send it back in `If-None-Match` and an unchanged run "
+        "answers 304 with no body.",
+    ),
 )
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):
-    queryset = Run.objects.select_related("owner", "judge_model").prefetch_related(
-        Prefetch("run_metrics", queryset=RunMetric.objects.select_related("metric"))
-    )
+    queryset = Run.objects.select_related("owner", "judge_model").prefetch_related(RUN_METRICS)
     filterset_class = RunFilter
     write_actions = {"cancel": "cancel", "rerun_failed": "run"}
 
     def get_serializer_class(self):
         return s.RunSerializer if self.action == "list" else s.RunDetailSerializer
 
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "retrieve":
+            # retrieve reads the metrics only when the run's representation is not cached.
+            return queryset.prefetch_related(None)
+        return queryset
+
     def _detail(self, run) -> dict:
         return s.RunDetailSerializer(self.get_queryset().get(pk=run.pk)).data
+
+    def retrieve(self, request, pk=None):
+        run = self.get_object()
+        digest = run_detail_digest(run)
+        duration = run.duration_seconds
+        # Weak: it names the content, whatever indentation the client asked for.
+        etag = f'W/"{hashlib.sha256(f"{digest}:{duration!r}".encode()).hexdigest()[:32]}"'
+        response = get_conditional_response(request, etag=etag)  # 304 when unchanged
+        if response is None:
+            key = f"runs:detail:{run.pk}:{digest}"
+            data = caches["polls"].get(key)
+            if data is None:
+                prefetch_related_objects([run], RUN_METRICS)
+                data = dict(s.RunDetailSerializer(run).data)
+                caches["polls"].set(key, data, DETAIL_CACHE_SECONDS)
+            data["duration_seconds"] = duration
+            response = Response(data)
+        response["ETag"] = etag
+        # Any client may keep it, but must ask again before using it (a 304 is cheap).
+        patch_cache_control(response, private=True, no_cache=True)
+        return response
 
     @extend_schema(
         summary="Start a run",

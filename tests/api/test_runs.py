@@ -4,8 +4,10 @@ cancel, re-run, export, compare, gate, and a script's whole round trip."""
 import csv
 import io
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from runs.models import ItemStatus, Run, RunItem, RunStatus
 from tests.api.conftest import finished_run, qa_rows
@@ -256,3 +258,91 @@ def test_the_run_list_and_items_cost_the_same_queries_for_few_or_many(
         finished_run(django_capture_on_commit_callbacks, actor=member, dataset=world.dataset)
     assert queries_for(member_api, "/runs/") == runs
     assert queries_for(member_api, f"/runs/{world.run.pk}/items/?page_size=8") == items
+
+
+# --- polling the run detail ----------------------------------------------------------
+
+
+def poll(client, run, **headers):
+    """GET the run detail: the response, and whether it was built afresh (read the metrics)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/runs/{run.pk}/", **headers)
+    return response, any("runs_runmetric" in q["sql"] for q in captured)
+
+
+def test_a_repeated_poll_reuses_the_representation_until_a_counter_changes(world, member_api):
+    first, built = poll(member_api, world.run)
+    again, rebuilt = poll(member_api, world.run)
+    assert built and not rebuilt
+    assert again.json() == first.json()
+    # A batch of results written, as runs.engine.execute.write_results writes it.
+    Run.objects.filter(pk=world.run.pk).update(completed_count=9, updated_at=timezone.now())
+    changed, rebuilt = poll(member_api, world.run)
+    assert rebuilt and changed.json()["completed_count"] == 9
+    assert changed.json()["metrics"] == first.json()["metrics"]
+
+
+def test_a_poll_sees_a_change_made_without_touching_updated_at(world, member_api):
+    poll(member_api, world.run)
+    assert not poll(member_api, world.run)[1]
+    # update() skips auto_now: the representation is keyed by the row's state, not updated_at.
+    Run.objects.filter(pk=world.run.pk).update(status=RunStatus.RUNNING, finished_at=None)
+    changed, rebuilt = poll(member_api, world.run)
+    assert rebuilt and changed.json()["status"] == "running"
+
+
+def test_an_unchanged_run_answers_304_to_its_etag(world, member_api):
+    url = f"/runs/{world.run.pk}/"
+    first = member_api.get(url)
+    assert "no-cache" in first["Cache-Control"] and "private" in first["Cache-Control"]
+    unchanged = member_api.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged["ETag"] == first["ETag"]
+    Run.objects.filter(pk=world.run.pk).update(passed_count=6, updated_at=timezone.now())
+    changed = member_api.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and changed.json()["passed_count"] == 6
+    assert changed["ETag"] != first["ETag"]
+
+
+def test_a_running_runs_duration_follows_the_clock_between_cached_polls(world, member_api):
+    started = timezone.now() - timedelta(seconds=30)
+    Run.objects.filter(pk=world.run.pk).update(
+        status=RunStatus.RUNNING, started_at=started, finished_at=None
+    )
+    first, _ = poll(member_api, world.run)
+    second, rebuilt = poll(member_api, world.run, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert not rebuilt
+    # Its duration moved on, so the body changed: a 200 with a new ETag, never a 304.
+    assert second.status_code == 200 and second["ETag"] != first["ETag"]
+    assert second.json()["duration_seconds"] > first.json()["duration_seconds"] >= 30
+
+
+def test_an_outsider_gets_404_for_a_cached_run_even_with_its_etag(world, member_api, outsider_api):
+    poll(member_api, world.run)
+    cached, rebuilt = poll(member_api, world.run)
+    assert not rebuilt
+    for headers in ({}, {"HTTP_IF_NONE_MATCH": cached["ETag"]}):
+        response = outsider_api.get(f"/runs/{world.run.pk}/", **headers)
+        assert response.status_code == 404
+        assert "completed_count" not in response.content.decode()
+
+
+def test_every_field_of_the_run_detail_is_in_the_poll_caches_key():
+    """A field not read off the run's row needs a place in run_detail_digest, or a
+    cached poll would not see it change."""
+    from runs.api.serializers import RunDetailSerializer
+    from runs.api.views import DETAIL_COLUMNS
+
+    columns = {f.name for f in Run._meta.concrete_fields if f.attname in DETAIL_COLUMNS}
+    # owner and judge_model are columns whose username and slug the digest adds;
+    # progress_percent is computed from the row, duration_seconds is set per response and
+    # the metrics change only with the run's status (runs.engine.finalize).
+    assert {"owner", "judge_model"} <= columns
+    assert set(RunDetailSerializer.Meta.fields) - columns == {
+        "progress_percent",
+        "duration_seconds",
+        "metrics",
+    }

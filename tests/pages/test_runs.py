@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from runs.models import Run, RunItem
+from runs.models import Run, RunItem, RunStatus
 from runs.services import run_create_from_dataset
 from tests.pages.conftest import HTMX
 from tests.runs.conftest import make_dataset
@@ -105,6 +108,92 @@ def test_run_list_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(6):
         response = client.get("/runs/", **HTMX)
     assert response.content.decode().count('id="run-row-') == 12
+
+
+ROW = "runs/partials/_run_row.html"
+
+
+def poll_table(client, url="/runs/"):
+    """The table fragment's HTML, and how many of its rows were rendered for this request."""
+    response = client.get(url, **HTMX)
+    assert response.status_code in (200, 286)
+    return response.content.decode(), [t.name for t in response.templates].count(ROW)
+
+
+def test_a_polled_table_renders_a_finished_run_once_and_shows_a_change_at_once(
+    client_for, owner, finished_run, active_run
+):
+    client = client_for(owner)
+    html, rendered = poll_table(client)
+    assert rendered == 2 and "10/10" in html and "0/10" in html
+    # The finished run's row comes from the cache; the active one is rendered each time.
+    html, rendered = poll_table(client)
+    assert rendered == 1 and "10/10" in html and "0/10" in html
+    assert html.count('<tr id="run-row-') == 2
+    # Counters written as the engine writes them, and even without updated_at:
+    # a row is cached under everything it shows.
+    Run.objects.filter(pk=finished_run.pk).update(completed_count=9)
+    Run.objects.filter(pk=active_run.pk).update(
+        status=RunStatus.RUNNING, completed_count=4, updated_at=timezone.now()
+    )
+    html, rendered = poll_table(client)
+    assert rendered == 2 and "9/10" in html and "4/10" in html and "Running" in html
+
+
+def test_a_cached_row_is_never_shown_to_a_user_who_may_not_see_the_run(
+    client_for, owner, viewer, outsider, finished_run, active_run
+):
+    owners = client_for(owner)
+    poll_table(owners)
+    html, rendered = poll_table(owners)
+    assert rendered == 1 and "first" in html and "btn-danger" in html
+    # A viewer of the org sees the same rows, but may not cancel the active run...
+    html, rendered = poll_table(client_for(viewer))
+    assert rendered == 1 and "first" in html and "busy" in html and "btn-danger" not in html
+    # ...and a user of another organization, polling the same URL, sees neither.
+    html, _ = poll_table(client_for(outsider))
+    assert "first" not in html and "busy" not in html and "No runs match." in html
+
+
+def test_a_filter_shows_its_own_rows_whatever_is_cached(
+    client_for, owner, dataset, finished_run, active_run, finish
+):
+    finish(run_create_from_dataset, actor=owner, dataset=dataset, alias="second")
+    client = client_for(owner)
+    assert poll_table(client, "/runs/?status=completed")[1] == 2
+    html, rendered = poll_table(client, "/runs/?status=completed")
+    assert rendered == 0 and "first" in html and "second" in html and "busy" not in html
+    html, _ = poll_table(client, "/runs/?status=active")
+    assert "busy" in html and "first" not in html and "second" not in html
+    html, _ = poll_table(client, "/runs/?q=sec")
+    assert "second" in html and "first" not in html and "busy" not in html
+    html, _ = poll_table(client, "/runs/?limit=1")
+    assert html.count('id="run-row-') == 1
+
+
+def test_a_cached_row_shows_a_renamed_dataset(client_for, owner, dataset, finished_run):
+    client = client_for(owner)
+    poll_table(client)
+    assert poll_table(client)[1] == 0
+    dataset.name = "Acme QA, renamed"
+    dataset.save()
+    html, rendered = poll_table(client)
+    assert rendered == 1 and "Acme QA, renamed" in html
+
+
+def test_a_running_runs_duration_follows_the_clock_between_polls(
+    client_for, owner, finished_run, active_run, monkeypatch
+):
+    started = timezone.now() - timedelta(seconds=30)
+    Run.objects.filter(pk=active_run.pk).update(status=RunStatus.RUNNING, started_at=started)
+    client = client_for(owner)
+    html, _ = poll_table(client)
+    assert re.search(r">3\d\.\d s<", html)
+    later = timezone.now() + timedelta(seconds=60)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    html, rendered = poll_table(client)
+    # The finished run's row comes from the cache; the running one is rendered now.
+    assert rendered == 1 and re.search(r">9\d\.\d s<", html)
 
 
 @pytest.mark.parametrize(
