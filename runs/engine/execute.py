@@ -269,7 +269,7 @@ def run_chunk(run_id: int, chunk: int) -> dict:
 def _mark_running(run_id: int) -> None:
     now = timezone.now()
     Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, updated_at=now
     )
 
 

@@ -111,17 +111,6 @@ def finalize_run(run_id: int) -> bool:
     return bool(won)
 
 
-def refresh_aggregates(run_id: int) -> None:
-    """Recompute a finished run's aggregates (after items were added or re-scored)."""
-    run = Run.objects.get(pk=run_id)
-    agg = aggregates(run)
-    with transaction.atomic():
-        Run.objects.filter(pk=run_id).update(**agg["fields"])
-        RunMetric.objects.bulk_update(
-            agg["metrics"], ["mean_value", "passed_count", "failed_count", "error_count"]
-        )
-
-
 def fail_run(run_id: int, message: str) -> bool:
     """End an active run as failed (an exhausted quota): pending items are skipped."""
     now = timezone.now()
@@ -136,5 +125,5 @@ def fail_run(run_id: int, message: str) -> bool:
     if won:
         run = Run.objects.get(pk=run_id)
         fields = aggregates(run)["fields"]
-        Run.objects.filter(pk=run_id).update(**fields)
+        Run.objects.filter(pk=run_id).update(**fields, updated_at=timezone.now())
     return bool(won)

@@ -622,3 +622,19 @@ def test_a_local_chunk_skips_items_another_transaction_is_scoring(member, qa_rec
     assert seen["summary"]["claimed"] == 0
     assert Score.objects.filter(item__run=run).count() == 0
     assert tasks.run_chunk(run.pk, 0)["claimed"] == 10
+
+
+def test_starting_a_run_moves_its_updated_at(
+    member, qa_records, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dataset = make_dataset(owner=member, records=qa_records)
+    run = create_only(django_capture_on_commit_callbacks, actor=member, dataset=dataset)
+    long_ago = timezone.now() - timedelta(hours=1)
+    Run.objects.filter(pk=run.pk).update(updated_at=long_ago)
+    execute._mark_running(run.pk)
+    run.refresh_from_db()
+    assert run.status == "running" and run.updated_at > long_ago
