@@ -123,3 +123,23 @@ def test_production_collectstatic_succeeds(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = (tmp_path / "static" / "staticfiles.json").read_text()
     assert "vendor/htmx" in manifest and "vendor/chart" in manifest
+
+
+def test_gunicorns_keep_alive_outlasts_the_pages_polling():
+    """A connection closed just as the next poll leaves costs that poll a new one."""
+    import re
+    import runpy
+
+    from gunicorn.config import Config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = Config()
+    for name, value in runpy.run_path(str(root / "gunicorn.conf.py")).items():
+        if name in cfg.settings:
+            cfg.set(name, value)
+    intervals = [
+        int(seconds)
+        for template in (root / "templates").rglob("*.html")
+        for seconds in re.findall(r'hx-trigger="[^"]*every (\d+)s', template.read_text())
+    ]
+    assert intervals and cfg.keepalive > max(intervals)
