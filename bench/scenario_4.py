@@ -4,11 +4,12 @@ A finished 100,000-item run and a running one (40 % done) in one org; 50
 clients poll for 30 s, each about once a second: 25 browsers the runs status
 table fragment (logged-in sessions, htmx headers), 25 scripts the run detail
 API of the running or the finished run. The load comes from wrk (Debian's
-package, installed on first use; bench/wrk_poll.lua): a C client that costs
-the two shared cores little. Locust, used before, reported 200–600 ms for
-pages that answered in 30 ms to an aiohttp client under the same load (with
-5 users it still reported a 610 ms p95): its own gevent scheduling on the
-shared cores was being measured. Reported: p50/p95/p99 per endpoint and errors. A poll reads the run row's counters and stored
+package, installed on first use; bench/wrk_poll.lua), a C client that costs
+the two shared cores little. Locust, used before, reported a p50 of 210–260 ms
+where wrk and a plain aiohttp client each measured 11–21 ms against the same
+server under the same load (locust's FastHttpUser and HttpUser alike; gunicorn
+also spent more CPU per request under it); we did not find why, and report wrk.
+Reported: p50/p95/p99 per endpoint and errors. A poll reads the run row's counters and stored
 aggregates; it never aggregates the items table (tests/pages and tests/api
 check the SQL of these polls).
 """
