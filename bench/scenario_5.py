@@ -59,7 +59,9 @@ DETAILS: dict = {}
 def _env(**extra: str) -> dict[str, str]:
     """The environment of a peer's process: ours minus evalhub's settings (LOG_LEVEL would
     silence promptfoo's summary; PYTHONPATH has no place in Phoenix's venv), no proxy."""
-    ours = set(base_env())
+    # What base_env sets, not what it inherits: PATH and HOME must stay (npm's
+    # install scripts failed with "prebuild-install: not found" without PATH).
+    ours = {k for k, v in base_env().items() if os.environ.get(k) != v}
     env = {
         k: v
         for k, v in os.environ.items()
@@ -102,6 +104,8 @@ def ensure_promptfoo() -> None:
     if not (PEERS / "package.json").exists():
         subprocess.run(["npm", "init", "-y"], cwd=PEERS, check=True, capture_output=True)
     print(f"   installing {PROMPTFOO_SPEC} into {PEERS.relative_to(ROOT)}", flush=True)
+    # --omit=optional: promptfoo's optional Playwright would try to download a
+    # browser; PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD makes sure it doesn't.
     subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--omit=optional", PROMPTFOO_SPEC],
         cwd=PEERS,
