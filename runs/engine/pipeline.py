@@ -40,7 +40,7 @@ from runs.engine import calls as calls_mod
 from runs.engine.dbproxy import DatabaseProxy
 from runs.models import ItemStatus, Run, RunItem, RunStatus
 
-log = logging.getLogger("runs.engine.execute")
+log = logging.getLogger(__name__)
 
 
 def _engine(key):
