@@ -512,6 +512,11 @@ class Run(Shareable):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def generates(self) -> bool:
+        """A prompt or an agent produces the answers (else the records hold them)."""
+        return self.prompt_version_id is not None or self.agent_id is not None
+
+    @property
     def progress_percent(self) -> int:
         if not self.item_count:
             return 100 if self.is_finished else 0

@@ -189,8 +189,7 @@ def _relax_commits() -> None:
 
 
 def needs_network(run: Run, plans: list[MetricPlan]) -> bool:
-    generates = run.prompt_version_id is not None or run.agent_id is not None
-    return generates or (any(p.is_judge for p in plans) and not run.is_sandbox)
+    return run.generates or (any(p.is_judge for p in plans) and not run.is_sandbox)
 
 
 def run_chunk(run_id: int, chunk: int) -> dict:

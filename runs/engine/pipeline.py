@@ -116,7 +116,7 @@ class Pipeline:
         self.plans = plans
         # A sandbox run's judge metrics are scored locally, never sent.
         self.judge_plans = [] if run.is_sandbox else [p for p in plans if p.is_judge]
-        self.generates = run.prompt_version_id is not None or run.agent_id is not None
+        self.generates = run.generates
         self.proxy = proxy
         self.db = proxy.call
         self.concurrency = _engine("CONCURRENCY")
