@@ -141,3 +141,12 @@ def timed_run(base: str, setup: Setup, *, timeout: float = 900.0, **extra) -> Ti
         errors=items.filter(status=ItemStatus.ERROR).count(),
         passed=items.filter(passed=True).count(),
     )
+
+
+def judged_run(base: str, judge_url: str, setup: Setup, **extra) -> tuple[Timed, dict]:
+    """``timed_run`` on a freshly reset fake judge; also returns the judge's counters."""
+    from tests.fakellm import control, stats
+
+    control(judge_url, reset=True)
+    result = timed_run(base, setup, **extra)
+    return result, stats(judge_url)

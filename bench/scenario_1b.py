@@ -10,7 +10,7 @@ fastest the limit allows.
 from __future__ import annotations
 
 from bench.common import fake_judge, fmt_s, web, workers
-from bench.judge_run import prepare, timed_run
+from bench.judge_run import judged_run, prepare
 from bench.report import Row
 
 N, N_QUICK = 1000, 150
@@ -23,8 +23,6 @@ DETAILS: dict = {}
 
 
 def run(quick: bool) -> list[Row]:
-    from tests.fakellm import control, stats
-
     n = N_QUICK if quick else N
     bound = n / (RPM / 60)
     with fake_judge(latency=LATENCY, rpm_limit=RPM) as judge_url:
@@ -33,9 +31,7 @@ def run(quick: bool) -> list[Row]:
             web(workers=2, threads=2) as base,
             workers(WORKERS, concurrency=CONCURRENCY // WORKERS),
         ):
-            control(judge_url, reset=True)
-            result = timed_run(base, setup)
-            seen = stats(judge_url)
+            result, seen = judged_run(base, judge_url, setup)
     DETAILS.update(
         N=n,
         RPM=RPM,

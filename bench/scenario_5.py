@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from bench.common import OUTPUT_DIR, ROOT, base_env, fmt_s, free_port, stop, wait_http, web, workers
-from bench.judge_run import RUBRIC, prepare, records, timed_run
+from bench.judge_run import RUBRIC, judged_run, prepare, records
 from bench.peer_judge import spawn as peer_judge
 from bench.report import Row
 
@@ -138,16 +138,12 @@ def _fresh_dir(path: Path) -> Path:
 
 def run_evalhub(n: int, judge_url: str) -> dict:
     """Scenario 1's run, on this scenario's judge."""
-    from tests.fakellm import control, stats
-
     setup = prepare(n, judge_url=judge_url, tag="s5")
     with (
         web(workers=2, threads=2) as base,
         workers(WORKERS, concurrency=CONCURRENCY // WORKERS),
     ):
-        control(judge_url, reset=True)
-        result = timed_run(base, setup)
-        seen = stats(judge_url)
+        result, seen = judged_run(base, judge_url, setup)
     if result.status != "completed" or result.done != n:
         raise RuntimeError(f"evalhub run ended {result.status}, {result.done}/{n} items done")
     return {

@@ -9,7 +9,7 @@ workers share the cores, which caps what four workers can show.
 from __future__ import annotations
 
 from bench.common import fake_judge, fmt_s, web, workers
-from bench.judge_run import prepare, timed_run
+from bench.judge_run import judged_run, prepare
 from bench.report import Row
 
 N, N_QUICK = 2000, 400
@@ -21,17 +21,13 @@ DETAILS: dict = {}
 
 
 def run(quick: bool) -> list[Row]:
-    from tests.fakellm import control, stats
-
     n = N_QUICK if quick else N
     walls: dict[int, float] = {}
     with fake_judge(latency=LATENCY) as judge_url, web(workers=2, threads=2) as base:
         for count in COUNTS:
             setup = prepare(n, judge_url=judge_url, tag=f"s6-{count}")
             with workers(count, concurrency=CONCURRENCY):
-                control(judge_url, reset=True)
-                result = timed_run(base, setup)
-                seen = stats(judge_url)
+                result, seen = judged_run(base, judge_url, setup)
             if result.status != "completed" or result.done != n:
                 raise RuntimeError(f"{count} workers: run ended {result.status}, {result.done}/{n}")
             walls[count] = result.wall
